@@ -1,0 +1,78 @@
+#include "gw_admin.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include "gw_admission.h"
+
+static void respond(h2o_req_t *req, int status, const char *reason, const char *content_type, const char *body, size_t len)
+{
+    req->res.status = status;
+    req->res.reason = reason;
+    req->res.content_length = len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, strlen(content_type));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    h2o_send_inline(req, body, len);
+}
+
+static void respond_malloced(h2o_req_t *req, const char *content_type, char *body, size_t len)
+{
+    respond(req, 200, "OK", content_type, body, len);
+    free(body);
+}
+
+static void respond_metrics(gw_ctx_t *ctx, h2o_req_t *req)
+{
+    size_t n = ctx->config->num_routes + 1;
+    const char **names = malloc(n * sizeof(*names));
+    const gw_route_metrics_t **metrics = malloc(n * sizeof(*metrics));
+    if (names == NULL || metrics == NULL)
+        h2o_fatal("no memory");
+    for (size_t i = 0; i != ctx->config->num_routes; ++i) {
+        names[i] = ctx->routes[i].cfg->name;
+        metrics[i] = &ctx->routes[i].metrics;
+    }
+    /* requests that matched no route (404) or never got a head (408) */
+    names[n - 1] = "_none";
+    metrics[n - 1] = &ctx->no_route_metrics;
+    gw_metrics_source_t src = {names, metrics, n, ctx->config_reloads_ok, ctx->config_reloads_failed};
+    size_t len;
+    char *text = gw_metrics_render(&src, &len);
+    free(names);
+    free(metrics);
+    respond_malloced(req, "text/plain; version=0.0.4", text, len);
+}
+
+int gw_admin_on_req(gw_ctx_t *ctx, h2o_req_t *req)
+{
+    h2o_iovec_t path = req->path_normalized;
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
+        !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
+        static const char body[] = "{\"error\":{\"status\":405,\"code\":\"method_not_allowed\",\"message\":\"use GET\"}}\n";
+        respond(req, 405, "Method Not Allowed", "application/json", body, sizeof(body) - 1);
+    } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/healthz"))) {
+        static const char body[] = "{\"status\":\"ok\"}\n";
+        respond(req, 200, "OK", "application/json", body, sizeof(body) - 1);
+    } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/readyz"))) {
+        if (ctx->draining) {
+            static const char body[] = "{\"status\":\"draining\"}\n";
+            respond(req, 503, "Service Unavailable", "application/json", body, sizeof(body) - 1);
+        } else {
+            static const char body[] = "{\"status\":\"ready\"}\n";
+            respond(req, 200, "OK", "application/json", body, sizeof(body) - 1);
+        }
+    } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
+        respond_metrics(ctx, req);
+    } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/config"))) {
+        char *json = cfg_to_json(ctx->config);
+        respond_malloced(req, "application/json", json, strlen(json));
+    } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/limits"))) {
+        size_t len;
+        char *json = gw_admission_limits_json(ctx, &len);
+        respond_malloced(req, "application/json", json, len);
+    } else {
+        static const char body[] = "{\"error\":{\"status\":404,\"code\":\"not_found\",\"message\":\"admin endpoints: /healthz "
+                                   "/readyz /metrics /config /limits\"}}\n";
+        respond(req, 404, "Not Found", "application/json", body, sizeof(body) - 1);
+    }
+    return 0;
+}

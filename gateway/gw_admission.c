@@ -1,0 +1,405 @@
+/*
+ * Admission wiring: turns the route's policies (policies/) into decisions for live requests.
+ *
+ * Invariants:
+ * - a request holds at most one of: a rate-limit delay timer, a place in a waiting room, a
+ *   concurrency slot; `gw_admission_release` lets go of whichever it holds and is safe to call
+ *   any number of times.
+ * - a slot freed while someone waits passes straight to that waiter (pol_sema_release), so the
+ *   in-flight count of a semaphore never drops below the limit while its room is non-empty.
+ * - sluice_in_flight counts requests started upstream (gw_proxy), sluice_queue_depth the
+ *   requests in a waiting room; both come back to 0 when traffic stops.
+ */
+#include "gw_admission.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "gw_clientip.h"
+#include "gw_timer.h"
+#include "pol_gcra.h"
+#include "pol_keyed.h"
+#include "pol_sema.h"
+
+typedef struct st_gw_rate_rt_t {
+    const cfg_rate_limit_t *cfg;
+    pol_gcra_params_t params;
+    pol_gcra_t whole_route; /* used when the limit has no `per:` */
+    pol_keyed_t *per_key;
+} gw_rate_rt_t;
+
+typedef struct st_gw_admission_t {
+    gw_rate_rt_t *rates;
+    size_t num_rates;
+    const cfg_concurrency_t *conc; /* NULL: no concurrency limit */
+    pol_sema_params_t sema_params;
+    pol_sema_t whole_route_sema;
+    pol_keyed_t *sema_per_key;
+    h2o_timeout_t queue_timeout;
+} gw_admission_t;
+
+/* What admission holds for one request; lives in the request's pool. */
+typedef struct st_gw_req_admission_t {
+    gw_request_t *r;
+    size_t next_rate; /* index of the next rate limit to pass */
+    gw_timer_t delay;
+    pol_sema_t *sema; /* the semaphore the request waits on or holds a slot of */
+    pol_waiter_t waiter;
+    h2o_timeout_entry_t queue_timer;
+    unsigned waiting : 1;
+    unsigned holds_slot : 1;
+    uint64_t wait_started_ns;
+} gw_req_admission_t;
+
+static gw_timer_wheel_t *wheel_of(gw_ctx_t *ctx)
+{
+    return &ctx->timer_wheel;
+}
+
+static int gcra_at_rest(const void *value, void *data, uint64_t now_ns)
+{
+    const gw_rate_rt_t *rate = data;
+    return pol_gcra_at_rest(value, &rate->params, now_ns);
+}
+
+static int sema_at_rest(const void *value, void *data, uint64_t now_ns)
+{
+    (void)data;
+    (void)now_ns;
+    return pol_sema_at_rest(value);
+}
+
+int gw_admission_init(gw_ctx_t *ctx)
+{
+    gw_timer_wheel_init(&ctx->timer_wheel, ctx->loop);
+    for (size_t i = 0; i != ctx->config->num_routes; ++i) {
+        gw_route_rt_t *route = &ctx->routes[i];
+        const cfg_route_t *cfg = route->cfg;
+        if (cfg->num_rate_limits == 0 && !cfg->concurrency.enabled)
+            continue;
+        gw_admission_t *adm = calloc(1, sizeof(*adm));
+        if (adm == NULL)
+            h2o_fatal("no memory");
+        adm->num_rates = cfg->num_rate_limits;
+        adm->rates = calloc(adm->num_rates + 1, sizeof(*adm->rates));
+        if (adm->rates == NULL)
+            h2o_fatal("no memory");
+        for (size_t j = 0; j != adm->num_rates; ++j) {
+            gw_rate_rt_t *rate = &adm->rates[j];
+            rate->cfg = &cfg->rate_limits[j];
+            pol_gcra_params_init(&rate->params, rate->cfg->count, rate->cfg->period_ms * 1000000u, rate->cfg->burst);
+            if (rate->cfg->per.kind != CFG_KEY_NONE)
+                rate->per_key = pol_keyed_new(sizeof(pol_gcra_t), rate->cfg->max_keys, gcra_at_rest, rate, gw_random(ctx));
+        }
+        if (cfg->concurrency.enabled) {
+            adm->conc = &cfg->concurrency;
+            adm->sema_params =
+                (pol_sema_params_t){adm->conc->limit, adm->conc->queue_size, adm->conc->queue_order == CFG_QUEUE_LIFO};
+            if (adm->conc->per.kind != CFG_KEY_NONE)
+                adm->sema_per_key = pol_keyed_new(sizeof(pol_sema_t), adm->conc->max_keys, sema_at_rest, NULL, gw_random(ctx));
+            h2o_timeout_init(ctx->loop, &adm->queue_timeout, adm->conc->queue_timeout_ms);
+        }
+        route->admission = adm;
+    }
+    return 0;
+}
+
+/* ---- keys ---- */
+
+static const char *query_param(h2o_req_t *req, const char *name, size_t *len)
+{
+    if (req->query_at == SIZE_MAX)
+        return NULL;
+    const char *p = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
+    size_t name_len = strlen(name);
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *pair_end = amp != NULL ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(pair_end - p));
+        const char *key_end = eq != NULL ? eq : pair_end;
+        if ((size_t)(key_end - p) == name_len && memcmp(p, name, name_len) == 0) {
+            const char *v = eq != NULL ? eq + 1 : pair_end;
+            *len = (size_t)(pair_end - v);
+            return v;
+        }
+        p = pair_end + 1;
+    }
+    return NULL;
+}
+
+static const char *cookie_value(h2o_req_t *req, const char *name, size_t *len)
+{
+    size_t name_len = strlen(name);
+    for (ssize_t i = -1; (i = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, i)) != -1;) {
+        const char *p = req->headers.entries[i].value.base, *end = p + req->headers.entries[i].value.len;
+        while (p < end) {
+            while (p < end && (*p == ' ' || *p == ';'))
+                ++p;
+            const char *semi = memchr(p, ';', (size_t)(end - p));
+            const char *pair_end = semi != NULL ? semi : end;
+            const char *eq = memchr(p, '=', (size_t)(pair_end - p));
+            if (eq != NULL && (size_t)(eq - p) == name_len && memcmp(p, name, name_len) == 0) {
+                *len = (size_t)(pair_end - eq - 1);
+                return eq + 1;
+            }
+            p = pair_end;
+        }
+    }
+    return NULL;
+}
+
+/* The key of a keyed limit for this request, or NULL when the request lacks it (the table's
+ * shared `_missing` entry is used then, never a free pass). */
+static const char *request_key(gw_request_t *r, const cfg_key_t *key, size_t *len)
+{
+    h2o_req_t *req = r->req;
+    switch (key->kind) {
+    case CFG_KEY_CLIENT_IP:
+        *len = strlen(r->client_key_ip);
+        return r->client_key_ip;
+    case CFG_KEY_HEADER: {
+        ssize_t i = h2o_find_header_by_str(&req->headers, key->name, strlen(key->name), -1);
+        if (i < 0)
+            return NULL;
+        *len = req->headers.entries[i].value.len;
+        return req->headers.entries[i].value.base;
+    }
+    case CFG_KEY_QUERY:
+        return query_param(req, key->name, len);
+    case CFG_KEY_COOKIE:
+        return cookie_value(req, key->name, len);
+    case CFG_KEY_NONE:
+        break;
+    }
+    return NULL;
+}
+
+/* ---- concurrency ---- */
+
+static void start_upstream(gw_req_admission_t *ra)
+{
+    gw_proxy_start_upstream(ra->r);
+}
+
+static void leave_room(gw_req_admission_t *ra)
+{
+    gw_route_metrics_t *m = &ra->r->route->metrics;
+    if (h2o_timeout_is_linked(&ra->queue_timer))
+        h2o_timeout_unlink(&ra->queue_timer);
+    ra->waiting = 0;
+    --m->queue_depth;
+    gw_histogram_observe(&m->queue_wait, (double)(gw_now_ns() - ra->wait_started_ns) / 1e9);
+}
+
+static void on_queue_timeout(h2o_timeout_entry_t *entry)
+{
+    gw_req_admission_t *ra = H2O_STRUCT_FROM_MEMBER(gw_req_admission_t, queue_timer, entry);
+    pol_sema_cancel(ra->sema, &ra->waiter);
+    leave_room(ra);
+    gw_request_set_decision(ra->r, GW_ADM_QUEUE_TIMEOUT);
+    gw_proxy_respond_error(ra->r, 503, "queue_timeout", "waited too long for a free slot", 1);
+}
+
+static void enter_concurrency(gw_req_admission_t *ra)
+{
+    gw_request_t *r = ra->r;
+    gw_admission_t *adm = r->route->admission;
+    if (adm->conc == NULL) {
+        start_upstream(ra);
+        return;
+    }
+    if (adm->sema_per_key != NULL) {
+        size_t len = 0;
+        const char *key = request_key(r, &adm->conc->per, &len);
+        ra->sema = pol_keyed_get(adm->sema_per_key, key, len, gw_now_ns());
+    } else {
+        ra->sema = &adm->whole_route_sema;
+    }
+    uint64_t now = gw_now_ns();
+    switch (pol_sema_acquire(ra->sema, &adm->sema_params, &ra->waiter, now, now + adm->conc->queue_timeout_ms * 1000000u)) {
+    case POL_ADMIT:
+        ra->holds_slot = 1;
+        start_upstream(ra);
+        break;
+    case POL_WAIT:
+        ra->waiting = 1;
+        ra->wait_started_ns = now;
+        ++r->route->metrics.queue_depth;
+        ra->queue_timer.cb = on_queue_timeout;
+        h2o_timeout_link(r->ctx->loop, &adm->queue_timeout, &ra->queue_timer);
+        break;
+    case POL_REJECT:
+        ra->sema = NULL;
+        gw_request_set_decision(r, GW_ADM_QUEUE_FULL);
+        gw_proxy_respond_error(r, 503, "queue_full", "too many requests in progress for this route", 1);
+        break;
+    }
+}
+
+/* ---- rate limits ---- */
+
+static void add_ratelimit_headers(h2o_req_t *req, const cfg_rate_limit_t *cfg, uint64_t remaining, uint64_t reset_s)
+{
+    char *policy = h2o_mem_alloc_pool(&req->pool, 160), *state = h2o_mem_alloc_pool(&req->pool, 160);
+    int n1 = snprintf(policy, 160, "\"%s\";q=%llu;w=%llu", cfg->name, (unsigned long long)cfg->count,
+                      (unsigned long long)(cfg->period_ms / 1000));
+    int n2 = snprintf(state, 160, "\"%s\";r=%llu;t=%llu", cfg->name, (unsigned long long)remaining, (unsigned long long)reset_s);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit-policy"), 0, NULL, policy, (size_t)n1);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit"), 0, NULL, state, (size_t)n2);
+}
+
+static uint64_t ceil_seconds(uint64_t ns)
+{
+    return (ns + 999999999u) / 1000000000u;
+}
+
+static void pass_rate_limits(gw_req_admission_t *ra);
+
+static void on_delay_done(gw_timer_t *timer)
+{
+    gw_req_admission_t *ra = H2O_STRUCT_FROM_MEMBER(gw_req_admission_t, delay, timer);
+    ++ra->next_rate;
+    pass_rate_limits(ra);
+}
+
+static void pass_rate_limits(gw_req_admission_t *ra)
+{
+    gw_request_t *r = ra->r;
+    gw_admission_t *adm = r->route->admission;
+
+    for (; ra->next_rate != adm->num_rates; ++ra->next_rate) {
+        gw_rate_rt_t *rate = &adm->rates[ra->next_rate];
+        uint64_t now = gw_now_ns();
+        pol_gcra_t *bucket = &rate->whole_route;
+        if (rate->per_key != NULL) {
+            size_t len = 0;
+            const char *key = request_key(r, &rate->cfg->per, &len);
+            bucket = pol_keyed_get(rate->per_key, key, len, now);
+        }
+        uint64_t max_wait = 0;
+        if (rate->cfg->on_exceed == CFG_EXCEED_DELAY) {
+            /* never wait past the route's deadline: the 504 would come first anyway */
+            uint64_t deadline = r->arrived_ns + r->route->cfg->timeout_ms * 1000000u;
+            uint64_t budget = deadline > now ? deadline - now : 0;
+            max_wait = rate->cfg->max_delay_ms * 1000000u;
+            if (max_wait > budget)
+                max_wait = budget;
+        }
+        pol_gcra_result_t res;
+        switch (pol_gcra_take(bucket, &rate->params, now, max_wait, &res)) {
+        case POL_ADMIT:
+            continue;
+        case POL_WAIT:
+            gw_request_set_decision(r, GW_ADM_DELAYED);
+            gw_timer_start(wheel_of(r->ctx), &ra->delay, (res.wait_ns + 999999u) / 1000000u, on_delay_done);
+            return;
+        case POL_REJECT:
+            gw_request_set_decision(r, GW_ADM_RATE_LIMITED);
+            add_ratelimit_headers(r->req, rate->cfg, 0, ceil_seconds(res.retry_after_ns));
+            gw_proxy_respond_error(r, 429, "rate_limited", "rate limit exceeded", ceil_seconds(res.retry_after_ns));
+            return;
+        }
+    }
+    enter_concurrency(ra);
+}
+
+/* ---- entry points ---- */
+
+void gw_admission_begin(gw_request_t *r)
+{
+    gw_admission_t *adm = r->route->admission;
+    if (adm == NULL) {
+        gw_proxy_start_upstream(r);
+        return;
+    }
+    gw_req_admission_t *ra = h2o_mem_alloc_pool(&r->req->pool, sizeof(*ra));
+    memset(ra, 0, sizeof(*ra));
+    ra->r = r;
+    r->admission = ra;
+    pass_rate_limits(ra);
+}
+
+void gw_admission_release(gw_request_t *r)
+{
+    gw_req_admission_t *ra = r->admission;
+    if (ra == NULL)
+        return;
+    gw_admission_t *adm = r->route->admission;
+    gw_timer_stop(&ra->delay);
+    if (ra->waiting) {
+        pol_sema_cancel(ra->sema, &ra->waiter);
+        leave_room(ra);
+    }
+    if (ra->holds_slot) {
+        ra->holds_slot = 0;
+        pol_waiter_t *next = pol_sema_release(ra->sema, &adm->sema_params);
+        if (next != NULL) {
+            gw_req_admission_t *woken = H2O_STRUCT_FROM_MEMBER(gw_req_admission_t, waiter, next);
+            leave_room(woken);
+            woken->holds_slot = 1;
+            start_upstream(woken);
+        }
+    }
+}
+
+/* ---- /limits ---- */
+
+typedef struct st_json_buf_t {
+    char *p;
+    size_t len, cap;
+} json_buf_t;
+
+static void jput(json_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void jput(json_buf_t *b, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        b->cap = b->cap * 2 + (size_t)n;
+        if ((b->p = realloc(b->p, b->cap)) == NULL)
+            h2o_fatal("no memory");
+    }
+}
+
+char *gw_admission_limits_json(gw_ctx_t *ctx, size_t *len)
+{
+    json_buf_t b = {malloc(4096), 0, 4096};
+    if (b.p == NULL)
+        h2o_fatal("no memory");
+    uint64_t now = gw_now_ns();
+    jput(&b, "{\"routes\":[");
+    for (size_t i = 0; i != ctx->config->num_routes; ++i) {
+        gw_route_rt_t *route = &ctx->routes[i];
+        gw_admission_t *adm = route->admission;
+        jput(&b, "%s{\"route\":\"%s\",\"in_flight\":%lld,\"queue_depth\":%lld", i ? "," : "", route->cfg->name,
+             (long long)route->metrics.in_flight, (long long)route->metrics.queue_depth);
+        if (adm != NULL && adm->conc != NULL) {
+            jput(&b, ",\"concurrency\":{\"limit\":%u,\"queue_size\":%u,\"per\":", adm->conc->limit, adm->conc->queue_size);
+            if (adm->sema_per_key != NULL)
+                jput(&b, "\"%s\",\"keys\":%zu}", adm->conc->per.text, pol_keyed_count(adm->sema_per_key));
+            else
+                jput(&b, "null,\"in_flight\":%u,\"queued\":%u}", adm->whole_route_sema.in_flight, adm->whole_route_sema.queued);
+        }
+        jput(&b, ",\"rate_limits\":[");
+        for (size_t j = 0; adm != NULL && j != adm->num_rates; ++j) {
+            gw_rate_rt_t *rate = &adm->rates[j];
+            jput(&b, "%s{\"name\":\"%s\",\"rate\":%llu,\"period_s\":%llu,\"burst\":%u,\"per\":", j ? "," : "", rate->cfg->name,
+                 (unsigned long long)rate->cfg->count, (unsigned long long)(rate->cfg->period_ms / 1000), rate->cfg->burst);
+            if (rate->per_key != NULL)
+                jput(&b, "\"%s\",\"keys\":%zu}", rate->cfg->per.text, pol_keyed_count(rate->per_key));
+            else
+                jput(&b, "null,\"remaining\":%u}", pol_gcra_remaining(&rate->whole_route, &rate->params, now));
+        }
+        jput(&b, "]}");
+    }
+    jput(&b, "]}\n");
+    *len = b.len;
+    return b.p;
+}

@@ -1,0 +1,64 @@
+/*
+ * The state of one event loop: its h2o contexts, the config it serves, per-route and
+ * per-upstream runtime state and metrics. Everything a request touches is reachable from here,
+ * never from globals, so that more loops (threads) can come later.
+ */
+#ifndef SLUICE_GW_CTX_H
+#define SLUICE_GW_CTX_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "h2o.h"
+#include "cfg_config.h"
+#include "gw_metrics.h"
+#include "gw_timer.h"
+#include "gw_upstream.h"
+
+struct st_gw_admission_t;
+
+typedef struct st_gw_route_rt_t {
+    const cfg_route_t *cfg;
+    gw_upstream_t *upstream;
+    h2o_timeout_t deadline; /* the route's total budget, arrival to response head */
+    gw_route_metrics_t metrics;
+    struct st_gw_admission_t *admission; /* limiter state; NULL when the route has no limits */
+} gw_route_rt_t;
+
+typedef struct st_gw_ctx_t {
+    h2o_evloop_t *loop;
+    cfg_config_t *config;
+
+    h2o_globalconf_t globalconf;
+    h2o_context_t h2o;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_globalconf_t admin_globalconf;
+    h2o_context_t admin_h2o;
+    h2o_accept_ctx_t admin_accept_ctx;
+
+    gw_route_rt_t *routes;
+    gw_upstream_t *upstreams;
+    gw_route_metrics_t no_route_metrics; /* requests that matched no route */
+
+    h2o_timeout_t header_timeout; /* client.header_timeout, for the first request head of a connection */
+    h2o_timeout_t client_poll;    /* period of the HTTP/1 hang-up check */
+    h2o_timeout_t log_flush;
+    h2o_timeout_entry_t log_flush_entry;
+
+    h2o_socket_t **listeners;
+    size_t num_listeners;
+    h2o_socket_t *admin_listener;
+    size_t live_requests; /* gw_request_t not yet disposed: what a drain waits for */
+
+    gw_timer_wheel_t timer_wheel; /* rate-limit delays */
+    uint64_t rng_state[2];
+    FILE *access_log;
+    int draining;
+    uint64_t config_reloads_ok, config_reloads_failed;
+} gw_ctx_t;
+
+/* Monotonic nanoseconds (vDSO clock; no syscall). */
+uint64_t gw_now_ns(void);
+/* Next 64 random bits from the loop's xorshift128+ (seeded from getrandom). Not for secrets. */
+uint64_t gw_random(gw_ctx_t *ctx);
+
+#endif

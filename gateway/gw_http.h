@@ -1,0 +1,29 @@
+/*
+ * Pure HTTP helpers of the gateway: no sockets, no event loop, so they are unit-tested alone.
+ */
+#ifndef SLUICE_GW_HTTP_H
+#define SLUICE_GW_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* An X-Request-Id from a client is kept only if it is 1..128 characters of [A-Za-z0-9._:-]. */
+int gw_request_id_is_valid(const char *id, size_t len);
+
+/* Writes a fresh request id (32 lower-case hex digits, no NUL) into out[32] from two random words. */
+void gw_request_id_format(char out[32], uint64_t hi, uint64_t lo);
+
+/* 1 if a (lower-case) header name is hop-by-hop per RFC 9110 section 7.6.1 and must not be
+ * forwarded. Headers named by the Connection header are checked separately
+ * (gw_connection_lists). */
+int gw_header_is_hop_by_hop(const char *name, size_t len);
+
+/* 1 if the comma-separated Connection header value lists `name` (case-insensitive). */
+int gw_connection_lists(const char *conn_value, size_t conn_len, const char *name, size_t len);
+
+/* Appends `len` bytes of `s` to `dst` as the inside of a JSON string (quotes not included),
+ * escaping what JSON requires and any control or non-ASCII byte (as \u00XX), so that client
+ * input can never break a log line. Returns the number of bytes written; dst must hold 6*len. */
+size_t gw_json_escape(char *dst, const char *s, size_t len);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * Counters, gauges and histograms of one event loop, rendered as Prometheus text by the admin
+ * API. Plain integers updated on the loop's thread: no atomics on the request path.
+ */
+#ifndef SLUICE_GW_METRICS_H
+#define SLUICE_GW_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "gw_upstream.h"
+
+#define GW_HIST_BUCKETS 15
+
+typedef struct st_gw_histogram_t {
+    uint64_t buckets[GW_HIST_BUCKETS]; /* non-cumulative; the last one is +Inf */
+    uint64_t count;
+    double sum;
+} gw_histogram_t;
+
+typedef enum {
+    GW_ADM_ADMITTED,
+    GW_ADM_RATE_LIMITED,
+    GW_ADM_DELAYED,
+    GW_ADM_QUEUE_FULL,
+    GW_ADM_QUEUE_TIMEOUT,
+    GW_ADM_TIMEOUT,
+    GW_ADM_CLIENT_GONE,
+    GW_ADM_DECISION_COUNT
+} gw_admission_decision_t;
+
+extern const char *const gw_admission_decision_names[GW_ADM_DECISION_COUNT];
+
+#define GW_STATUS_MIN 100
+#define GW_STATUS_MAX 599
+
+typedef struct st_gw_route_metrics_t {
+    uint64_t requests_by_status[GW_STATUS_MAX - GW_STATUS_MIN + 1];
+    uint64_t admission[GW_ADM_DECISION_COUNT];
+    uint64_t upstream_errors[GW_UPERR_KIND_COUNT];
+    int64_t in_flight;
+    int64_t queue_depth;
+    gw_histogram_t queue_wait;
+    gw_histogram_t upstream_duration;
+} gw_route_metrics_t;
+
+void gw_histogram_observe(gw_histogram_t *h, double seconds);
+static inline void gw_count_status(gw_route_metrics_t *m, int status)
+{
+    if (status >= GW_STATUS_MIN && status <= GW_STATUS_MAX)
+        ++m->requests_by_status[status - GW_STATUS_MIN];
+}
+
+/* Appends the Prometheus text of one route's metrics (all families interleaved per route is not
+ * allowed by the format, so the caller renders family by family: see gw_metrics_render). */
+typedef struct st_gw_metrics_source_t {
+    const char *const *route_names;
+    const gw_route_metrics_t *const *routes;
+    size_t num_routes;
+    uint64_t config_reloads_ok;
+    uint64_t config_reloads_failed;
+} gw_metrics_source_t;
+
+/* Renders every family into a malloc'd buffer (caller frees); *len receives its length. */
+char *gw_metrics_render(const gw_metrics_source_t *src, size_t *len);
+
+#endif

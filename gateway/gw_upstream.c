@@ -1,0 +1,473 @@
+#include "gw_upstream.h"
+#include <assert.h>
+
+#include <string.h>
+#include <strings.h>
+
+/* Pooled idle sockets are closed after this long unused: below uvicorn's default keep-alive
+ * (5 s), so sluice drops a socket before the backend does and never writes into a half-closed
+ * one. */
+#define GW_POOL_IDLE_MS 4000
+#define GW_MAX_RESPONSE_HEADERS 100
+
+const char *const gw_upstream_error_names[GW_UPERR_KIND_COUNT] = {"connect", "connect_timeout", "read_timeout", "reset",
+                                                                  "bad_response"};
+
+typedef struct st_gw_upconn_t {
+    h2o_socket_t *sock;
+    gw_upstream_t *upstream;
+    h2o_linklist_t idle_link;
+    h2o_timeout_entry_t idle_timer;
+} gw_upconn_t;
+
+static void acquire_socket(gw_exchange_t *ex);
+static void on_readable(h2o_socket_t *sock, const char *err);
+
+void gw_upstream_init(gw_upstream_t *up, const cfg_upstream_t *cfg, h2o_loop_t *loop, const struct sockaddr *addr,
+                      socklen_t addrlen)
+{
+    memset(up, 0, sizeof(*up));
+    up->cfg = cfg;
+    up->loop = loop;
+    memcpy(&up->addr, addr, addrlen);
+    up->addrlen = addrlen;
+    h2o_linklist_init_anchor(&up->idle);
+    h2o_linklist_init_anchor(&up->waiting);
+    h2o_timeout_init(loop, &up->connect_timeout, cfg->connect_timeout_ms);
+    h2o_timeout_init(loop, &up->read_timeout, cfg->read_timeout_ms);
+    h2o_timeout_init(loop, &up->idle_timeout, GW_POOL_IDLE_MS);
+    h2o_timeout_init(loop, &up->immediate, 0);
+}
+
+static void close_conn(gw_upconn_t *conn)
+{
+    gw_upstream_t *up = conn->upstream;
+    if (h2o_linklist_is_linked(&conn->idle_link)) {
+        h2o_linklist_unlink(&conn->idle_link);
+        --up->num_idle;
+    }
+    if (h2o_timeout_is_linked(&conn->idle_timer))
+        h2o_timeout_unlink(&conn->idle_timer);
+    h2o_socket_close(conn->sock);
+    --up->num_open;
+    free(conn);
+}
+
+/* A socket slot became available (closed or idle): the oldest waiting exchange takes it. */
+static void serve_next_waiter(gw_upstream_t *up)
+{
+    if (h2o_linklist_is_empty(&up->waiting))
+        return;
+    if (up->num_idle == 0 && up->num_open >= up->cfg->max_connections)
+        return;
+    gw_exchange_t *ex = H2O_STRUCT_FROM_MEMBER(gw_exchange_t, waiting_link, up->waiting.next);
+    h2o_linklist_unlink(&ex->waiting_link);
+    acquire_socket(ex);
+}
+
+static void on_idle_timeout(h2o_timeout_entry_t *entry)
+{
+    gw_upconn_t *conn = H2O_STRUCT_FROM_MEMBER(gw_upconn_t, idle_timer, entry);
+    gw_upstream_t *up = conn->upstream;
+    close_conn(conn);
+    serve_next_waiter(up);
+}
+
+/* Any event on an idle socket is the server closing it (or sending garbage): drop it. */
+static void on_idle_readable(h2o_socket_t *sock, const char *err)
+{
+    (void)err;
+    gw_upconn_t *conn = sock->data;
+    gw_upstream_t *up = conn->upstream;
+    close_conn(conn);
+    serve_next_waiter(up);
+}
+
+void gw_upstream_dispose(gw_upstream_t *up)
+{
+    while (!h2o_linklist_is_empty(&up->idle))
+        close_conn(H2O_STRUCT_FROM_MEMBER(gw_upconn_t, idle_link, up->idle.next));
+    h2o_timeout_dispose(up->loop, &up->connect_timeout);
+    h2o_timeout_dispose(up->loop, &up->read_timeout);
+    h2o_timeout_dispose(up->loop, &up->idle_timeout);
+    h2o_timeout_dispose(up->loop, &up->immediate);
+}
+
+static void stop_timer(gw_exchange_t *ex)
+{
+    if (h2o_timeout_is_linked(&ex->timer))
+        h2o_timeout_unlink(&ex->timer);
+}
+
+static void start_read_timer(gw_exchange_t *ex);
+
+/* Ends the exchange's hold on its socket: back to the pool when reusable, else closed. */
+static void release_conn(gw_exchange_t *ex, int reusable)
+{
+    gw_upconn_t *conn = ex->conn;
+    gw_upstream_t *up = ex->upstream;
+    stop_timer(ex);
+    ex->conn = NULL;
+    if (conn == NULL)
+        return;
+    if (reusable && conn->sock->input->size == 0 && up->num_idle < up->cfg->keepalive) {
+        conn->sock->data = conn;
+        h2o_socket_read_start(conn->sock, on_idle_readable);
+        h2o_linklist_insert(&up->idle, &conn->idle_link);
+        ++up->num_idle;
+        conn->idle_timer.cb = on_idle_timeout;
+        h2o_timeout_link(up->loop, &up->idle_timeout, &conn->idle_timer);
+    } else {
+        close_conn(conn);
+    }
+    serve_next_waiter(up);
+}
+
+static void fail(gw_exchange_t *ex, gw_upstream_error_t kind)
+{
+    int before_head = ex->state == GW_EX_CONNECTING || ex->state == GW_EX_AWAITING_HEAD || ex->state == GW_EX_WAITING_FOR_SOCKET;
+    release_conn(ex, 0);
+    ex->state = GW_EX_DONE;
+    ex->cb->on_error(ex, kind, before_head);
+}
+
+/* A reused keep-alive socket that fails before any byte of response may have been closed by the
+ * server just as it was picked: an idempotent request is sent again, once, on a new socket. */
+static int retry_on_fresh_socket(gw_exchange_t *ex)
+{
+    if (!ex->conn_reused || ex->retried || !ex->idempotent || ex->state != GW_EX_AWAITING_HEAD)
+        return 0;
+    if (ex->conn->sock->input->size != 0)
+        return 0;
+    ex->retried = 1;
+    release_conn(ex, 0);
+    ex->conn_reused = 0;
+    acquire_socket(ex);
+    return 1;
+}
+
+static void on_timeout(h2o_timeout_entry_t *entry)
+{
+    gw_exchange_t *ex = H2O_STRUCT_FROM_MEMBER(gw_exchange_t, timer, entry);
+    fail(ex, ex->state == GW_EX_CONNECTING ? GW_UPERR_CONNECT_TIMEOUT : GW_UPERR_READ_TIMEOUT);
+}
+
+static void on_refused_at_once(h2o_timeout_entry_t *entry)
+{
+    gw_exchange_t *ex = H2O_STRUCT_FROM_MEMBER(gw_exchange_t, timer, entry);
+    fail(ex, GW_UPERR_CONNECT);
+}
+
+static void start_read_timer(gw_exchange_t *ex)
+{
+    stop_timer(ex);
+    ex->timer.cb = on_timeout;
+    h2o_timeout_link(ex->upstream->loop, &ex->upstream->read_timeout, &ex->timer);
+}
+
+static void on_write_done(h2o_socket_t *sock, const char *err)
+{
+    gw_exchange_t *ex = sock->data;
+    if (err == NULL)
+        return;
+    /* The server may have answered and closed before reading all of the body (an early 413, say);
+     * a response already in the buffer is still delivered by the reader. */
+    if (ex->state == GW_EX_AWAITING_HEAD && retry_on_fresh_socket(ex))
+        return;
+    if (ex->state == GW_EX_AWAITING_HEAD && sock->input->size == 0)
+        fail(ex, GW_UPERR_RESET);
+}
+
+static void send_request(gw_exchange_t *ex)
+{
+    h2o_socket_t *sock = ex->conn->sock;
+    sock->data = ex;
+    ex->state = GW_EX_AWAITING_HEAD;
+    h2o_socket_write(sock, ex->reqbufs, ex->num_reqbufs, on_write_done);
+    h2o_socket_read_start(sock, on_readable);
+    start_read_timer(ex);
+}
+
+static void on_connect(h2o_socket_t *sock, const char *err)
+{
+    gw_exchange_t *ex = sock->data;
+    if (err != NULL) {
+        fail(ex, GW_UPERR_CONNECT);
+        return;
+    }
+    stop_timer(ex);
+    send_request(ex);
+}
+
+static void acquire_socket(gw_exchange_t *ex)
+{
+    gw_upstream_t *up = ex->upstream;
+
+    if (up->num_idle != 0) {
+        /* most recently used first: it is the least likely to have been closed by the server */
+        gw_upconn_t *conn = H2O_STRUCT_FROM_MEMBER(gw_upconn_t, idle_link, up->idle.prev);
+        h2o_linklist_unlink(&conn->idle_link);
+        --up->num_idle;
+        h2o_timeout_unlink(&conn->idle_timer);
+        h2o_socket_read_stop(conn->sock);
+        ex->conn = conn;
+        ex->conn_reused = 1;
+        send_request(ex);
+        return;
+    }
+    if (up->num_open >= up->cfg->max_connections) {
+        ex->state = GW_EX_WAITING_FOR_SOCKET;
+        h2o_linklist_insert(&up->waiting, &ex->waiting_link);
+        return;
+    }
+
+    h2o_socket_t *sock = h2o_socket_connect(up->loop, (struct sockaddr *)&up->addr, up->addrlen, on_connect);
+    ex->state = GW_EX_CONNECTING;
+    if (sock == NULL) {
+        /* refused at once (typical of a unix socket without a listener): report it from the
+         * loop, never from inside gw_exchange_start. */
+        ex->timer.cb = on_refused_at_once;
+        h2o_timeout_link(up->loop, &up->immediate, &ex->timer);
+        return;
+    }
+    gw_upconn_t *conn = h2o_mem_alloc(sizeof(*conn));
+    *conn = (gw_upconn_t){.sock = sock, .upstream = up};
+    ++up->num_open;
+    sock->data = ex;
+    ex->conn = conn;
+    ex->conn_reused = 0;
+    ex->timer.cb = on_timeout;
+    h2o_timeout_link(up->loop, &up->connect_timeout, &ex->timer);
+}
+
+/* Delivers what the buffer holds of the body; pauses until gw_exchange_proceed(). */
+static void deliver_body(gw_exchange_t *ex)
+{
+    h2o_buffer_t *in = ex->conn->sock->input;
+    size_t avail = in->size;
+    int is_final = 0;
+
+    switch (ex->framing) {
+    case GW_BODY_LENGTH:
+        if (avail >= ex->body_left) {
+            if (avail > ex->body_left)
+                ex->keepalive = 0; /* bytes beyond the declared length: the socket is not reusable */
+            avail = ex->body_left;
+            is_final = 1;
+        }
+        ex->body_left -= avail;
+        break;
+    case GW_BODY_CHUNKED: {
+        size_t decoded = avail;
+        ssize_t ret = phr_decode_chunked(&ex->chunked, in->bytes, &decoded);
+        if (ret == -1) {
+            fail(ex, GW_UPERR_BAD_RESPONSE);
+            return;
+        }
+        if (ret >= 0) {
+            is_final = 1;
+            if (ret > 0)
+                ex->keepalive = 0;
+        }
+        in->size = decoded;
+        avail = decoded;
+    } break;
+    case GW_BODY_UNTIL_CLOSE:
+    case GW_BODY_NONE:
+        break;
+    }
+
+    if (avail == 0 && !is_final) {
+        in->size = 0;
+        ex->state = GW_EX_READING_BODY;
+        h2o_socket_read_start(ex->conn->sock, on_readable);
+        start_read_timer(ex);
+        return;
+    }
+    /* the client side decides when more may be read: stop reading the upstream meanwhile */
+    stop_timer(ex);
+    h2o_socket_read_stop(ex->conn->sock);
+    ex->delivered = avail;
+    ex->state = GW_EX_PAUSED;
+    ex->final_delivered = is_final;
+    ex->cb->on_body(ex, h2o_iovec_init(in->bytes, avail), is_final);
+}
+
+static int parse_head(gw_exchange_t *ex)
+{
+    h2o_socket_t *sock = ex->conn->sock;
+    struct phr_header headers[GW_MAX_RESPONSE_HEADERS];
+    size_t num_headers;
+    int minor_version, status;
+    const char *msg;
+    size_t msg_len;
+    int rlen;
+
+    for (;;) {
+        num_headers = GW_MAX_RESPONSE_HEADERS;
+        rlen = phr_parse_response(sock->input->bytes, sock->input->size, &minor_version, &status, &msg, &msg_len, headers,
+                                  &num_headers, 0);
+        if (rlen == -2)
+            return 0;
+        if (rlen == -1) {
+            fail(ex, GW_UPERR_BAD_RESPONSE);
+            return -1;
+        }
+        /* 1xx informational responses (except 101, which sluice does not proxy) are dropped */
+        if (status >= 100 && status <= 199 && status != 101) {
+            h2o_buffer_consume(&sock->input, rlen);
+            continue;
+        }
+        break;
+    }
+
+    ex->keepalive = minor_version >= 1;
+    ex->framing = GW_BODY_UNTIL_CLOSE;
+    size_t content_length = SIZE_MAX;
+    for (size_t i = 0; i != num_headers; ++i) {
+        const struct phr_header *h = &headers[i];
+        if (h->name_len == 10 && strncasecmp(h->name, "connection", 10) == 0) {
+            if (h2o_contains_token(h->value, h->value_len, H2O_STRLIT("close"), ','))
+                ex->keepalive = 0;
+        } else if (h->name_len == 17 && strncasecmp(h->name, "transfer-encoding", 17) == 0) {
+            if (h->value_len == 7 && strncasecmp(h->value, "chunked", 7) == 0) {
+                ex->framing = GW_BODY_CHUNKED;
+            } else if (!(h->value_len == 8 && strncasecmp(h->value, "identity", 8) == 0)) {
+                fail(ex, GW_UPERR_BAD_RESPONSE);
+                return -1;
+            }
+        } else if (h->name_len == 14 && strncasecmp(h->name, "content-length", 14) == 0) {
+            size_t n = h2o_strtosize(h->value, h->value_len);
+            if (n == SIZE_MAX || (content_length != SIZE_MAX && content_length != n)) {
+                fail(ex, GW_UPERR_BAD_RESPONSE);
+                return -1;
+            }
+            content_length = n;
+        }
+    }
+    if (ex->framing != GW_BODY_CHUNKED && content_length != SIZE_MAX) {
+        ex->framing = GW_BODY_LENGTH;
+        ex->body_left = content_length;
+    }
+    if (ex->framing == GW_BODY_CHUNKED)
+        content_length = SIZE_MAX;
+    int has_body = !(ex->method_is_head || status == 204 || status == 304 || (ex->framing == GW_BODY_LENGTH && ex->body_left == 0));
+    if (!has_body)
+        ex->framing = GW_BODY_NONE;
+    if (ex->framing == GW_BODY_UNTIL_CLOSE)
+        ex->keepalive = 0;
+    if (ex->framing == GW_BODY_CHUNKED) {
+        memset(&ex->chunked, 0, sizeof(ex->chunked));
+        ex->chunked.consume_trailer = 1;
+    }
+
+    ex->state = GW_EX_READING_BODY;
+    if (ex->cb->on_head(ex, status, headers, num_headers, has_body, has_body ? content_length : 0) != 0) {
+        release_conn(ex, 0);
+        ex->state = GW_EX_DONE;
+        return -1;
+    }
+    h2o_buffer_consume(&sock->input, rlen);
+    if (!has_body) {
+        release_conn(ex, ex->keepalive);
+        ex->state = GW_EX_DONE;
+        return -1;
+    }
+    return 1;
+}
+
+static void on_readable(h2o_socket_t *sock, const char *err)
+{
+    gw_exchange_t *ex = sock->data;
+
+    if (err != NULL) {
+        if (ex->state == GW_EX_AWAITING_HEAD) {
+            if (retry_on_fresh_socket(ex))
+                return;
+            fail(ex, GW_UPERR_RESET);
+            return;
+        }
+        if (ex->framing == GW_BODY_UNTIL_CLOSE && err == h2o_socket_error_closed) {
+            /* the body ends with the connection: whatever is buffered is the last piece */
+            ex->keepalive = 0;
+            stop_timer(ex);
+            h2o_socket_read_stop(sock);
+            ex->delivered = sock->input->size;
+            ex->state = GW_EX_PAUSED;
+            ex->final_delivered = 1;
+            ex->cb->on_body(ex, h2o_iovec_init(sock->input->bytes, sock->input->size), 1);
+            return;
+        }
+        fail(ex, GW_UPERR_RESET);
+        return;
+    }
+
+    if (ex->state == GW_EX_AWAITING_HEAD) {
+        int ret = parse_head(ex);
+        if (ret <= 0) {
+            if (ret == 0)
+                start_read_timer(ex);
+            return;
+        }
+    }
+    if (sock->input->size == 0 && !(ex->framing == GW_BODY_LENGTH && ex->body_left == 0)) {
+        start_read_timer(ex);
+        return;
+    }
+    deliver_body(ex);
+}
+
+void gw_exchange_proceed(gw_exchange_t *ex)
+{
+    assert(ex->state == GW_EX_PAUSED);
+    h2o_socket_t *sock = ex->conn->sock;
+    if (ex->final_delivered) {
+        if (ex->framing == GW_BODY_LENGTH || ex->framing == GW_BODY_CHUNKED)
+            h2o_buffer_consume(&sock->input, ex->delivered);
+        release_conn(ex, ex->keepalive);
+        ex->state = GW_EX_DONE;
+        return;
+    }
+    h2o_buffer_consume(&sock->input, ex->delivered);
+    ex->delivered = 0;
+    ex->state = GW_EX_READING_BODY;
+    if (sock->input->size != 0) {
+        deliver_body(ex);
+        return;
+    }
+    h2o_socket_read_start(sock, on_readable);
+    start_read_timer(ex);
+}
+
+void gw_exchange_start(gw_exchange_t *ex, gw_upstream_t *up, h2o_iovec_t head, h2o_iovec_t body, int method_is_head, int idempotent,
+                       const gw_exchange_callbacks_t *cb, void *data)
+{
+    memset(ex, 0, sizeof(*ex));
+    ex->upstream = up;
+    ex->cb = cb;
+    ex->data = data;
+    ex->reqbufs[0] = head;
+    ex->num_reqbufs = 1;
+    if (body.len != 0)
+        ex->reqbufs[ex->num_reqbufs++] = body;
+    ex->method_is_head = method_is_head != 0;
+    ex->idempotent = idempotent != 0;
+    acquire_socket(ex);
+}
+
+void gw_exchange_cancel(gw_exchange_t *ex)
+{
+    switch (ex->state) {
+    case GW_EX_IDLE:
+    case GW_EX_DONE:
+        return;
+    case GW_EX_WAITING_FOR_SOCKET:
+        h2o_linklist_unlink(&ex->waiting_link);
+        break;
+    default:
+        release_conn(ex, 0);
+        break;
+    }
+    stop_timer(ex);
+    ex->state = GW_EX_DONE;
+}

@@ -1,0 +1,142 @@
+/*
+ * sluice: an admission-control gateway. `sluice -c FILE` runs, `sluice -t -c FILE` checks a
+ * policy file, `sluice --version` prints the version.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "h2o.h"
+#include "cfg_config.h"
+#include "gw_server.h"
+
+#ifndef SLUICE_VERSION
+#define SLUICE_VERSION "dev"
+#endif
+
+static volatile sig_atomic_t drain_requested;
+
+static void on_drain_signal(int signo)
+{
+    (void)signo;
+    drain_requested = 1;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: sluice -c FILE      run with the policy file FILE\n"
+                 "       sluice -t -c FILE   check FILE, print every error, exit 1 if any\n"
+                 "       sluice --version\n");
+}
+
+static cfg_config_t *load(const char *path)
+{
+    cfg_errors_t errors = {0};
+    cfg_config_t *config = cfg_load_file(path, &errors);
+    for (size_t i = 0; i != errors.count; ++i)
+        fprintf(stderr, "%s\n", errors.items[i]);
+    if (config == NULL)
+        fprintf(stderr, "sluice: %s: %zu error%s\n", path, errors.count, errors.count == 1 ? "" : "s");
+    cfg_errors_clear(&errors);
+    return config;
+}
+
+static void install_signal_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_drain_signal; /* no SA_RESTART: the loop's epoll_wait returns at once */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* SIGTERM/SIGINT: /readyz turns 503 at once; new connections are still accepted for
+ * drain_delay (so the load balancer notices first), then refused; requests in progress get up
+ * to shutdown_timeout to finish. */
+static int run(gw_ctx_t *ctx)
+{
+    uint64_t drain_started = 0;
+    int listening = 1;
+    for (;;) {
+        h2o_evloop_run(ctx->loop, drain_started != 0 ? 50 : INT32_MAX);
+        if (drain_requested && drain_started == 0) {
+            drain_started = gw_now_ns();
+            ctx->draining = 1;
+            fprintf(stderr, "sluice: draining (drain_delay %llums, shutdown_timeout %llums)\n",
+                    (unsigned long long)ctx->config->drain_delay_ms, (unsigned long long)ctx->config->shutdown_timeout_ms);
+        }
+        if (drain_started == 0)
+            continue;
+        uint64_t elapsed_ms = (gw_now_ns() - drain_started) / 1000000;
+        if (listening && elapsed_ms >= ctx->config->drain_delay_ms) {
+            gw_stop_listening(ctx);
+            listening = 0;
+        }
+        if (!listening && ctx->live_requests == 0)
+            break;
+        if (elapsed_ms >= ctx->config->drain_delay_ms + ctx->config->shutdown_timeout_ms) {
+            fprintf(stderr, "sluice: shutdown_timeout reached with %zu request(s) in progress\n", ctx->live_requests);
+            break;
+        }
+    }
+    fflush(ctx->access_log);
+    fprintf(stderr, "sluice: stopped\n");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"version", no_argument, NULL, 'v'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"config", required_argument, NULL, 'c'},
+                                             {"test", no_argument, NULL, 't'},
+                                             {NULL, 0, NULL, 0}};
+    const char *config_path = NULL;
+    int check_only = 0, opt;
+
+    while ((opt = getopt_long(argc, argv, "c:th", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 't':
+            check_only = 1;
+            break;
+        case 'v':
+            printf("sluice %s (libh2o %s)\n", SLUICE_VERSION, H2O_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (config_path == NULL || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+
+    cfg_config_t *config = load(config_path);
+    if (config == NULL)
+        return 1;
+    if (check_only) {
+        printf("%s: ok\n", config_path);
+        cfg_free(config);
+        return 0;
+    }
+
+    install_signal_handlers();
+    /* the access log is written in blocks and flushed by a timer of the loop */
+    setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+
+    gw_ctx_t *ctx = calloc(1, sizeof(*ctx));
+    h2o_evloop_t *loop = h2o_evloop_create();
+    if (ctx == NULL || gw_ctx_init(ctx, loop, config) != 0 || gw_listen(ctx) != 0)
+        return 1;
+    fprintf(stderr, "sluice %s: serving %s, admin on %s\n", SLUICE_VERSION, config->listen[0].text, config->admin.text);
+    return run(ctx);
+}
