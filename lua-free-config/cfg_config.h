@@ -23,8 +23,8 @@ typedef struct st_cfg_address_t {
 } cfg_address_t;
 
 typedef struct st_cfg_cidr_t {
-    int family;         /* AF_INET or AF_INET6 */
-    uint8_t addr[16];   /* network address, host bits cleared; IPv4 uses the first 4 bytes */
+    int family;       /* AF_INET or AF_INET6 */
+    uint8_t addr[16]; /* network address, host bits cleared; IPv4 uses the first 4 bytes */
     unsigned prefix_len;
     char *text;
 } cfg_cidr_t;

@@ -1,0 +1,271 @@
+#include "cfg_units.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* Reads leading decimal digits; returns the number of digits (0 if none or on overflow). */
+static size_t read_digits(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    size_t n = 0;
+    while (isdigit((unsigned char)s[n])) {
+        unsigned d = (unsigned)(s[n] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return 0;
+        v = v * 10 + d;
+        ++n;
+    }
+    *out = v;
+    return n;
+}
+
+int cfg_parse_uint(const char *s, uint64_t max, uint64_t *out, const char **why)
+{
+    size_t n = read_digits(s, out);
+    if (n == 0 || s[n] != '\0') {
+        *why = "expected a non-negative integer";
+        return -1;
+    }
+    if (*out > max) {
+        *why = "integer out of range";
+        return -1;
+    }
+    return 0;
+}
+
+int cfg_parse_duration(const char *s, uint64_t *ms, const char **why)
+{
+    static const struct {
+        const char *unit;
+        uint64_t ms;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+    uint64_t v;
+    size_t n = read_digits(s, &v);
+    *why = "expected a duration: an integer and a unit (ms, s, m, h), e.g. 250ms or 5s";
+    if (n == 0)
+        return -1;
+    for (size_t i = 0; i != sizeof(units) / sizeof(units[0]); ++i) {
+        if (strcmp(s + n, units[i].unit) == 0) {
+            if (v > UINT64_MAX / units[i].ms / 1000000) {
+                *why = "duration too large";
+                return -1;
+            }
+            *ms = v * units[i].ms;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int cfg_parse_size(const char *s, uint64_t *bytes, const char **why)
+{
+    static const struct {
+        const char *unit;
+        uint64_t mult;
+    } units[] = {{"", 1}, {"B", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}, {"GiB", 1024 * 1024 * 1024}};
+    uint64_t v;
+    size_t n = read_digits(s, &v);
+    *why = "expected a size: an integer and a unit (B, KiB, MiB, GiB), e.g. 512KiB or 10MiB";
+    if (n == 0)
+        return -1;
+    for (size_t i = 0; i != sizeof(units) / sizeof(units[0]); ++i) {
+        if (strcmp(s + n, units[i].unit) == 0) {
+            if (v > UINT64_MAX / units[i].mult / 1024) {
+                *why = "size too large";
+                return -1;
+            }
+            *bytes = v * units[i].mult;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int cfg_parse_rate(const char *s, uint64_t *count, uint64_t *period_ms, const char **why)
+{
+    size_t n = read_digits(s, count);
+    *why = "expected a rate: COUNT/s, COUNT/m or COUNT/h, e.g. 100/s";
+    if (n == 0 || s[n] != '/' || s[n + 1] == '\0' || s[n + 2] != '\0')
+        return -1;
+    switch (s[n + 1]) {
+    case 's':
+        *period_ms = 1000;
+        break;
+    case 'm':
+        *period_ms = 60000;
+        break;
+    case 'h':
+        *period_ms = 3600000;
+        break;
+    default:
+        return -1;
+    }
+    if (*count == 0 || *count > 1000000000) {
+        *why = "rate count must be between 1 and 1000000000";
+        return -1;
+    }
+    return 0;
+}
+
+int cfg_parse_address(const char *s, cfg_address_t *out, const char **why)
+{
+    if (strncmp(s, "unix:", 5) == 0) {
+        if (s[5] != '/') {
+            *why = "expected unix:/absolute/path";
+            return -1;
+        }
+        if (strlen(s + 5) >= 108) {
+            *why = "unix socket path too long (at most 107 bytes)";
+            return -1;
+        }
+        out->kind = CFG_ADDR_UNIX;
+        out->host = strdup(s + 5);
+        out->port = 0;
+        return 0;
+    }
+    const char *host = s, *colon;
+    size_t host_len;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':') {
+            *why = "expected [IPv6]:port";
+            return -1;
+        }
+        host = s + 1;
+        host_len = (size_t)(close - host);
+        colon = close + 1;
+        char buf[64];
+        unsigned char tmp[16];
+        if (host_len == 0 || host_len >= sizeof(buf)) {
+            *why = "bad IPv6 address";
+            return -1;
+        }
+        memcpy(buf, host, host_len);
+        buf[host_len] = '\0';
+        if (inet_pton(AF_INET6, buf, tmp) != 1) {
+            *why = "bad IPv6 address";
+            return -1;
+        }
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL) {
+            *why = "expected host:port, [IPv6]:port or unix:/path";
+            return -1;
+        }
+        host_len = (size_t)(colon - s);
+        if (host_len == 0 || memchr(s, ':', host_len) != NULL) {
+            *why = "expected host:port (write IPv6 addresses as [addr]:port)";
+            return -1;
+        }
+        for (size_t i = 0; i != host_len; ++i) {
+            char c = s[i];
+            if (!(isalnum((unsigned char)c) || c == '.' || c == '-' || c == '_')) {
+                *why = "bad host name";
+                return -1;
+            }
+        }
+    }
+    uint64_t port;
+    const char *port_why;
+    if (cfg_parse_uint(colon + 1, 65535, &port, &port_why) != 0 || port == 0) {
+        *why = "port must be an integer from 1 to 65535";
+        return -1;
+    }
+    out->kind = CFG_ADDR_TCP;
+    out->host = strndup(host, host_len);
+    out->port = (uint16_t)port;
+    return 0;
+}
+
+int cfg_parse_cidr(const char *s, cfg_cidr_t *out, const char **why)
+{
+    char buf[64];
+    const char *slash = strchr(s, '/');
+    size_t len = slash != NULL ? (size_t)(slash - s) : strlen(s);
+    *why = "expected a CIDR such as 10.0.0.0/8 or fd00::/8";
+    if (len == 0 || len >= sizeof(buf))
+        return -1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    memset(out->addr, 0, sizeof(out->addr));
+    unsigned max;
+    if (inet_pton(AF_INET, buf, out->addr) == 1) {
+        out->family = AF_INET;
+        max = 32;
+    } else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
+        out->family = AF_INET6;
+        max = 128;
+    } else {
+        return -1;
+    }
+    uint64_t prefix = max;
+    if (slash != NULL && cfg_parse_uint(slash + 1, max, &prefix, why) != 0) {
+        *why = out->family == AF_INET ? "CIDR prefix length must be 0..32" : "CIDR prefix length must be 0..128";
+        return -1;
+    }
+    out->prefix_len = (unsigned)prefix;
+    /* clear host bits so that matching compares networks */
+    for (unsigned bit = out->prefix_len; bit < max; ++bit)
+        out->addr[bit / 8] &= (uint8_t) ~(0x80 >> (bit % 8));
+    return 0;
+}
+
+static int is_token_char(char c)
+{
+    return isalnum((unsigned char)c) || strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+int cfg_parse_key(const char *s, cfg_key_t *out, const char **why)
+{
+    static const struct {
+        const char *prefix;
+        cfg_key_kind_t kind;
+    } kinds[] = {{"header:", CFG_KEY_HEADER}, {"query:", CFG_KEY_QUERY}, {"cookie:", CFG_KEY_COOKIE}};
+    if (strcmp(s, "client_ip") == 0) {
+        out->kind = CFG_KEY_CLIENT_IP;
+        out->name = NULL;
+        out->text = strdup(s);
+        return 0;
+    }
+    for (size_t i = 0; i != sizeof(kinds) / sizeof(kinds[0]); ++i) {
+        size_t n = strlen(kinds[i].prefix);
+        if (strncmp(s, kinds[i].prefix, n) != 0)
+            continue;
+        const char *name = s + n;
+        if (*name == '\0') {
+            *why = "the key needs a name, e.g. header:X-User-Id";
+            return -1;
+        }
+        for (const char *p = name; *p != '\0'; ++p) {
+            if (!is_token_char(*p)) {
+                *why = "bad character in key name";
+                return -1;
+            }
+        }
+        out->kind = kinds[i].kind;
+        out->name = strdup(name);
+        if (out->kind == CFG_KEY_HEADER)
+            for (char *p = out->name; *p != '\0'; ++p)
+                *p = (char)tolower((unsigned char)*p);
+        out->text = strdup(s);
+        return 0;
+    }
+    *why = "expected client_ip, header:NAME, query:NAME or cookie:NAME";
+    return -1;
+}
+
+void cfg_format_duration(uint64_t ms, char *buf, size_t size)
+{
+    if (ms != 0 && ms % 3600000 == 0)
+        snprintf(buf, size, "%lluh", (unsigned long long)(ms / 3600000));
+    else if (ms != 0 && ms % 60000 == 0)
+        snprintf(buf, size, "%llum", (unsigned long long)(ms / 60000));
+    else if (ms != 0 && ms % 1000 == 0)
+        snprintf(buf, size, "%llus", (unsigned long long)(ms / 1000));
+    else
+        snprintf(buf, size, "%llums", (unsigned long long)ms);
+}

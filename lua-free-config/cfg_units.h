@@ -1,0 +1,28 @@
+/*
+ * Parsers for the value syntaxes of the policy language. Each returns 0 on success or -1 with a
+ * static message in *why (no allocation), so the loader can prefix file:line:col.
+ */
+#ifndef SLUICE_CFG_UNITS_H
+#define SLUICE_CFG_UNITS_H
+
+#include <stdint.h>
+#include "cfg_config.h"
+
+/* "250ms", "5s", "2m", "1h" -> milliseconds. */
+int cfg_parse_duration(const char *s, uint64_t *ms, const char **why);
+/* "512KiB", "10MiB", "1GiB", "100B" or a plain integer -> bytes. */
+int cfg_parse_size(const char *s, uint64_t *bytes, const char **why);
+/* "100/s", "20/m", "5/h" -> count and period in milliseconds. */
+int cfg_parse_rate(const char *s, uint64_t *count, uint64_t *period_ms, const char **why);
+/* A non-negative decimal integer no larger than max. */
+int cfg_parse_uint(const char *s, uint64_t max, uint64_t *out, const char **why);
+/* "host:port", "[v6]:port" or "unix:/abs/path"; fills kind, host (malloc'd) and port. */
+int cfg_parse_address(const char *s, cfg_address_t *out, const char **why);
+/* "10.0.0.0/8", "fd00::/8"; a bare address is a host route (/32, /128). */
+int cfg_parse_cidr(const char *s, cfg_cidr_t *out, const char **why);
+/* "client_ip", "header:NAME", "query:NAME", "cookie:NAME"; name malloc'd (lower-cased for headers). */
+int cfg_parse_key(const char *s, cfg_key_t *out, const char **why);
+/* Formats milliseconds back in the largest unit that divides them ("1500ms", "2s", "5m"). */
+void cfg_format_duration(uint64_t ms, char *buf, size_t size);
+
+#endif
