@@ -484,11 +484,12 @@ static void parse_rate_limit(loader_t *l, yaml_node_t *map, cfg_rate_limit_t *r)
     r->max_keys = 100000;
     if (expect(l, map, YAML_MAPPING_NODE, "rate limit") != 0)
         return;
-    int has_rate = 0;
+    int has_rate = 0, has_name = 0;
     yaml_node_t *scope_node = NULL;
     FOREACH_PAIR(l, map, k, v)
     {
         if (key_is(k, "name")) {
+            has_name = 1;
             free(r->name);
             r->name = name_value(l, v, "rate limit name");
         } else if (key_is(k, "rate")) {
@@ -519,7 +520,7 @@ static void parse_rate_limit(loader_t *l, yaml_node_t *map, cfg_rate_limit_t *r)
             unknown_key(l, k, "rate limit");
         }
     }
-    if (r->name == NULL)
+    if (!has_name)
         error_at(l, map, "rate limit: missing required key \"name\"");
     if (!has_rate)
         error_at(l, map, "rate limit: missing required key \"rate\"");
@@ -616,9 +617,11 @@ static void parse_route(loader_t *l, yaml_node_t *map, cfg_route_t *r, const cfg
         return;
     yaml_node_t *upstream_node = NULL;
     char *upstream_name = NULL;
+    int has_name = 0;
     FOREACH_PAIR(l, map, k, v)
     {
         if (key_is(k, "name")) {
+            has_name = 1;
             free(r->name);
             r->name = name_value(l, v, "route name");
         } else if (key_is(k, "match")) {
@@ -658,7 +661,7 @@ static void parse_route(loader_t *l, yaml_node_t *map, cfg_route_t *r, const cfg
             unknown_key(l, k, "route");
         }
     }
-    if (r->name == NULL)
+    if (!has_name)
         error_at(l, map, "route: missing required key \"name\"");
     if (upstream_node == NULL) {
         error_at(l, map, "route \"%s\": missing required key \"upstream\"", r->name ? r->name : "");

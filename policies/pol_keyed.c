@@ -204,6 +204,9 @@ void *pol_keyed_get(pol_keyed_t *t, const char *key, size_t len, uint64_t now_ns
         idx = e->next;
     }
 
+    /* grow the index before the new entry exists, so the rebuild cannot link it twice */
+    if (t->count + 1 > t->num_buckets)
+        grow_index(t);
     uint32_t idx = find_place(t, now_ns);
     if (idx == NO_ENTRY)
         return t->overflow;
@@ -223,8 +226,6 @@ void *pol_keyed_get(pol_keyed_t *t, const char *key, size_t len, uint64_t now_ns
         e->key.heap_key.len = len;
         t->heap_key_bytes += len;
     }
-    if (t->count + 1 > t->num_buckets)
-        grow_index(t);
     uint32_t slot = (uint32_t)(h & (t->num_buckets - 1));
     e->next = t->buckets[slot];
     t->buckets[slot] = idx;
