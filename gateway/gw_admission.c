@@ -105,6 +105,25 @@ int gw_admission_init(gw_ctx_t *ctx)
     return 0;
 }
 
+void gw_admission_dispose(gw_ctx_t *ctx)
+{
+    for (size_t i = 0; i != ctx->config->num_routes; ++i) {
+        gw_admission_t *adm = ctx->routes[i].admission;
+        if (adm == NULL)
+            continue;
+        for (size_t j = 0; j != adm->num_rates; ++j)
+            pol_keyed_free(adm->rates[j].per_key);
+        free(adm->rates);
+        pol_keyed_free(adm->sema_per_key);
+        if (adm->conc != NULL)
+            h2o_timeout_dispose(ctx->loop, &adm->queue_timeout);
+        free(adm);
+        ctx->routes[i].admission = NULL;
+    }
+    for (int i = 0; i != GW_TIMER_LEVELS; ++i)
+        h2o_timeout_dispose(ctx->loop, &ctx->timer_wheel.levels[i]);
+}
+
 /* ---- keys ---- */
 
 static const char *query_param(h2o_req_t *req, const char *name, size_t *len)

@@ -10,6 +10,9 @@
 /* Creates the limiter state of every route of ctx->config. Returns 0 or -1 (printed). */
 int gw_admission_init(gw_ctx_t *ctx);
 
+/* Frees the limiter state (at exit: no request may be left). */
+void gw_admission_dispose(gw_ctx_t *ctx);
+
 /* Decides for a routed request: calls gw_proxy_start_upstream() now or later, or answers with
  * 429/503 itself. */
 void gw_admission_begin(gw_request_t *r);

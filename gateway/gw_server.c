@@ -302,6 +302,35 @@ int gw_listen(gw_ctx_t *ctx)
     return open_listener(ctx, &config->admin, 1, &ctx->admin_listener);
 }
 
+void gw_ctx_dispose(gw_ctx_t *ctx)
+{
+    gw_stop_listening(ctx);
+    if (ctx->admin_listener != NULL) {
+        gw_listener_t *l = ctx->admin_listener->data;
+        h2o_socket_read_stop(ctx->admin_listener);
+        h2o_socket_close(ctx->admin_listener);
+        free(l);
+        ctx->admin_listener = NULL;
+    }
+    free(ctx->listeners);
+    gw_admission_dispose(ctx);
+    for (size_t i = 0; i != ctx->config->num_upstreams; ++i)
+        gw_upstream_dispose(&ctx->upstreams[i]);
+    for (size_t i = 0; i != ctx->config->num_routes; ++i)
+        h2o_timeout_dispose(ctx->loop, &ctx->routes[i].deadline);
+    free(ctx->upstreams);
+    free(ctx->routes);
+    if (h2o_timeout_is_linked(&ctx->log_flush_entry))
+        h2o_timeout_unlink(&ctx->log_flush_entry);
+    h2o_timeout_dispose(ctx->loop, &ctx->header_timeout);
+    h2o_timeout_dispose(ctx->loop, &ctx->client_poll);
+    h2o_timeout_dispose(ctx->loop, &ctx->log_flush);
+    h2o_context_dispose(&ctx->h2o);
+    h2o_context_dispose(&ctx->admin_h2o);
+    h2o_config_dispose(&ctx->globalconf);
+    h2o_config_dispose(&ctx->admin_globalconf);
+}
+
 void gw_stop_listening(gw_ctx_t *ctx)
 {
     for (size_t i = 0; i != ctx->num_listeners; ++i) {

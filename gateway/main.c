@@ -82,6 +82,14 @@ static int run(gw_ctx_t *ctx)
         }
     }
     fflush(ctx->access_log);
+    int clean = ctx->live_requests == 0;
+    if (clean) {
+        /* everything is released, so that leak checkers see a clean exit; with requests still in
+         * progress (shutdown_timeout reached) the process just ends */
+        gw_ctx_dispose(ctx);
+        cfg_free(ctx->config);
+        free(ctx);
+    }
     fprintf(stderr, "sluice: stopped\n");
     return 0;
 }

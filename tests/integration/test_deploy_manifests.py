@@ -8,8 +8,7 @@ listens where the policy sends traffic. With a `redis:` block: the Redis wiring 
 
 The Kubernetes schema check runs deploy/schema-check/validate.mjs (npm package kubernetes-models:
 the API's JSON schemas compiled with ajv, plus unknown-field detection). It needs
-`npm ci --prefix deploy/schema-check`; without it the test is skipped, except under CI (CI set),
-where it fails, so a missing install step cannot hide.
+`npm ci --prefix deploy/schema-check`, which scripts/install-deps runs; without it the test fails.
 """
 
 import fnmatch
@@ -43,10 +42,8 @@ def sluice_bin():
 
 
 def unavailable(reason):
-    """Skip locally; under CI a missing tool is an install step that is missing."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set: it must be installed there)")
-    pytest.skip(reason)
+    """A missing tool is a missing install step (scripts/install-deps): fail, never skip."""
+    pytest.fail(f"{reason} (scripts/install-deps installs it)")
 
 
 # ---- parsing helpers ---------------------------------------------------------------------------
