@@ -22,14 +22,15 @@ static void respond_malloced(h2o_req_t *req, const char *content_type, char *bod
 
 static void respond_metrics(gw_ctx_t *ctx, h2o_req_t *req)
 {
-    size_t n = ctx->config->num_routes + 1;
+    const gw_generation_t *gen = ctx->gen;
+    size_t n = gen->config->num_routes + 1;
     const char **names = malloc(n * sizeof(*names));
     const gw_route_metrics_t **metrics = malloc(n * sizeof(*metrics));
     if (names == NULL || metrics == NULL)
         h2o_fatal("no memory");
-    for (size_t i = 0; i != ctx->config->num_routes; ++i) {
-        names[i] = ctx->routes[i].cfg->name;
-        metrics[i] = &ctx->routes[i].metrics;
+    for (size_t i = 0; i != gen->config->num_routes; ++i) {
+        names[i] = gen->routes[i].cfg->name;
+        metrics[i] = gen->routes[i].metrics;
     }
     /* requests that matched no route (404) or never got a head (408) */
     names[n - 1] = "_none";
@@ -63,7 +64,7 @@ int gw_admin_on_req(gw_ctx_t *ctx, h2o_req_t *req)
     } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
         respond_metrics(ctx, req);
     } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/config"))) {
-        char *json = cfg_to_json(ctx->config);
+        char *json = cfg_to_json(ctx->gen->config);
         respond_malloced(req, "application/json", json, strlen(json));
     } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/limits"))) {
         size_t len;

@@ -22,29 +22,39 @@
 #include "pol_keyed.h"
 #include "pol_sema.h"
 
+/* One rate limit's state. Shared by the routes of successive generations (reload) while its
+ * name and parameters stay the same: the buckets carry over. Owns a copy of its config. */
 typedef struct st_gw_rate_rt_t {
-    const cfg_rate_limit_t *cfg;
+    size_t refs;
+    cfg_rate_limit_t cfg;
     pol_gcra_params_t params;
     pol_gcra_t whole_route; /* used when the limit has no `per:` */
     pol_keyed_t *per_key;
 } gw_rate_rt_t;
 
-typedef struct st_gw_admission_t {
-    gw_rate_rt_t *rates;
-    size_t num_rates;
-    const cfg_concurrency_t *conc; /* NULL: no concurrency limit */
-    pol_sema_params_t sema_params;
-    pol_sema_t whole_route_sema;
-    pol_keyed_t *sema_per_key;
+/* One route's concurrency state (semaphores and waiting rooms), shared likewise. */
+typedef struct st_gw_conc_rt_t {
+    size_t refs;
+    cfg_concurrency_t cfg;
+    pol_sema_params_t params;
+    pol_sema_t whole_route;
+    pol_keyed_t *per_key;
     h2o_timeout_t queue_timeout;
-} gw_admission_t;
+} gw_conc_rt_t;
+
+struct st_gw_admission_t {
+    gw_rate_rt_t **rates;
+    size_t num_rates;
+    gw_conc_rt_t *conc; /* NULL: no concurrency limit */
+};
 
 /* What admission holds for one request; lives in the request's pool. */
 typedef struct st_gw_req_admission_t {
     gw_request_t *r;
     size_t next_rate; /* index of the next rate limit to pass */
     gw_timer_t delay;
-    pol_sema_t *sema; /* the semaphore the request waits on or holds a slot of */
+    gw_conc_rt_t *conc; /* the concurrency state the request waits in or holds a slot of */
+    pol_sema_t *sema;
     pol_waiter_t waiter;
     h2o_timeout_entry_t queue_timer;
     unsigned waiting : 1;
@@ -70,58 +80,139 @@ static int sema_at_rest(const void *value, void *data, uint64_t now_ns)
     return pol_sema_at_rest(value);
 }
 
-int gw_admission_init(gw_ctx_t *ctx)
+static void *xcalloc(size_t n, size_t size)
 {
-    gw_timer_wheel_init(&ctx->timer_wheel, ctx->loop);
-    for (size_t i = 0; i != ctx->config->num_routes; ++i) {
-        gw_route_rt_t *route = &ctx->routes[i];
-        const cfg_route_t *cfg = route->cfg;
-        if (cfg->num_rate_limits == 0 && !cfg->concurrency.enabled)
-            continue;
-        gw_admission_t *adm = calloc(1, sizeof(*adm));
-        if (adm == NULL)
-            h2o_fatal("no memory");
-        adm->num_rates = cfg->num_rate_limits;
-        adm->rates = calloc(adm->num_rates + 1, sizeof(*adm->rates));
-        if (adm->rates == NULL)
-            h2o_fatal("no memory");
-        for (size_t j = 0; j != adm->num_rates; ++j) {
-            gw_rate_rt_t *rate = &adm->rates[j];
-            rate->cfg = &cfg->rate_limits[j];
-            pol_gcra_params_init(&rate->params, rate->cfg->count, rate->cfg->period_ms * 1000000u, rate->cfg->burst);
-            if (rate->cfg->per.kind != CFG_KEY_NONE)
-                rate->per_key = pol_keyed_new(sizeof(pol_gcra_t), rate->cfg->max_keys, gcra_at_rest, rate, gw_random(ctx));
-        }
-        if (cfg->concurrency.enabled) {
-            adm->conc = &cfg->concurrency;
-            adm->sema_params =
-                (pol_sema_params_t){adm->conc->limit, adm->conc->queue_size, adm->conc->queue_order == CFG_QUEUE_LIFO};
-            if (adm->conc->per.kind != CFG_KEY_NONE)
-                adm->sema_per_key = pol_keyed_new(sizeof(pol_sema_t), adm->conc->max_keys, sema_at_rest, NULL, gw_random(ctx));
-            h2o_timeout_init(ctx->loop, &adm->queue_timeout, adm->conc->queue_timeout_ms);
-        }
-        route->admission = adm;
-    }
-    return 0;
+    void *p = calloc(n != 0 ? n : 1, size);
+    if (p == NULL)
+        h2o_fatal("no memory");
+    return p;
 }
 
-void gw_admission_dispose(gw_ctx_t *ctx)
+static char *xstrdup(const char *s)
 {
-    for (size_t i = 0; i != ctx->config->num_routes; ++i) {
-        gw_admission_t *adm = ctx->routes[i].admission;
-        if (adm == NULL)
-            continue;
-        for (size_t j = 0; j != adm->num_rates; ++j)
-            pol_keyed_free(adm->rates[j].per_key);
-        free(adm->rates);
-        pol_keyed_free(adm->sema_per_key);
-        if (adm->conc != NULL)
-            h2o_timeout_dispose(ctx->loop, &adm->queue_timeout);
-        free(adm);
-        ctx->routes[i].admission = NULL;
+    return s != NULL ? h2o_strdup(NULL, s, SIZE_MAX).base : NULL;
+}
+
+static cfg_key_t copy_key(const cfg_key_t *k)
+{
+    return (cfg_key_t){k->kind, xstrdup(k->name), xstrdup(k->text)};
+}
+
+static int same_str(const char *a, const char *b)
+{
+    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static int same_key(const cfg_key_t *a, const cfg_key_t *b)
+{
+    return a->kind == b->kind && same_str(a->name, b->name);
+}
+
+static int same_rate(const cfg_rate_limit_t *a, const cfg_rate_limit_t *b)
+{
+    return same_str(a->name, b->name) && a->count == b->count && a->period_ms == b->period_ms && a->burst == b->burst &&
+           same_key(&a->per, &b->per) && a->scope == b->scope && a->on_exceed == b->on_exceed &&
+           a->max_delay_ms == b->max_delay_ms && a->max_keys == b->max_keys;
+}
+
+static int same_concurrency(const cfg_concurrency_t *a, const cfg_concurrency_t *b)
+{
+    return a->limit == b->limit && same_key(&a->per, &b->per) && a->scope == b->scope && a->max_keys == b->max_keys &&
+           a->queue_size == b->queue_size && a->queue_timeout_ms == b->queue_timeout_ms && a->queue_order == b->queue_order;
+}
+
+static gw_rate_rt_t *new_rate(gw_ctx_t *ctx, const cfg_rate_limit_t *cfg)
+{
+    gw_rate_rt_t *rate = xcalloc(1, sizeof(*rate));
+    rate->refs = 1;
+    rate->cfg = *cfg;
+    rate->cfg.name = xstrdup(cfg->name);
+    rate->cfg.per = copy_key(&cfg->per);
+    pol_gcra_params_init(&rate->params, cfg->count, cfg->period_ms * 1000000u, cfg->burst);
+    if (cfg->per.kind != CFG_KEY_NONE)
+        rate->per_key = pol_keyed_new(sizeof(pol_gcra_t), cfg->max_keys, gcra_at_rest, rate, gw_random(ctx));
+    return rate;
+}
+
+static void release_rate(gw_rate_rt_t *rate)
+{
+    if (--rate->refs != 0)
+        return;
+    pol_keyed_free(rate->per_key);
+    free(rate->cfg.name);
+    free(rate->cfg.per.name);
+    free(rate->cfg.per.text);
+    free(rate);
+}
+
+static gw_conc_rt_t *new_concurrency(gw_ctx_t *ctx, const cfg_concurrency_t *cfg)
+{
+    gw_conc_rt_t *conc = xcalloc(1, sizeof(*conc));
+    conc->refs = 1;
+    conc->cfg = *cfg;
+    conc->cfg.per = copy_key(&cfg->per);
+    conc->params = (pol_sema_params_t){cfg->limit, cfg->queue_size, cfg->queue_order == CFG_QUEUE_LIFO};
+    if (cfg->per.kind != CFG_KEY_NONE)
+        conc->per_key = pol_keyed_new(sizeof(pol_sema_t), cfg->max_keys, sema_at_rest, NULL, gw_random(ctx));
+    h2o_timeout_init(ctx->loop, &conc->queue_timeout, cfg->queue_timeout_ms);
+    return conc;
+}
+
+static void release_concurrency(gw_ctx_t *ctx, gw_conc_rt_t *conc)
+{
+    if (--conc->refs != 0)
+        return;
+    pol_keyed_free(conc->per_key);
+    h2o_timeout_dispose(ctx->loop, &conc->queue_timeout);
+    free(conc->cfg.per.name);
+    free(conc->cfg.per.text);
+    free(conc);
+}
+
+void gw_admission_init_ctx(gw_ctx_t *ctx)
+{
+    gw_timer_wheel_init(&ctx->timer_wheel, ctx->loop);
+}
+
+gw_admission_t *gw_admission_create(gw_ctx_t *ctx, const cfg_route_t *cfg, const gw_admission_t *previous)
+{
+    if (cfg->num_rate_limits == 0 && !cfg->concurrency.enabled)
+        return NULL;
+    gw_admission_t *adm = xcalloc(1, sizeof(*adm));
+    adm->num_rates = cfg->num_rate_limits;
+    adm->rates = xcalloc(adm->num_rates, sizeof(*adm->rates));
+    for (size_t i = 0; i != adm->num_rates; ++i) {
+        const cfg_rate_limit_t *want = &cfg->rate_limits[i];
+        for (size_t j = 0; previous != NULL && j != previous->num_rates && adm->rates[i] == NULL; ++j) {
+            if (same_rate(&previous->rates[j]->cfg, want)) {
+                adm->rates[i] = previous->rates[j];
+                ++adm->rates[i]->refs;
+            }
+        }
+        if (adm->rates[i] == NULL)
+            adm->rates[i] = new_rate(ctx, want);
     }
-    for (int i = 0; i != GW_TIMER_LEVELS; ++i)
-        h2o_timeout_dispose(ctx->loop, &ctx->timer_wheel.levels[i]);
+    if (cfg->concurrency.enabled) {
+        if (previous != NULL && previous->conc != NULL && same_concurrency(&previous->conc->cfg, &cfg->concurrency)) {
+            adm->conc = previous->conc;
+            ++adm->conc->refs;
+        } else {
+            adm->conc = new_concurrency(ctx, &cfg->concurrency);
+        }
+    }
+    return adm;
+}
+
+void gw_admission_free(gw_ctx_t *ctx, gw_admission_t *adm)
+{
+    if (adm == NULL)
+        return;
+    for (size_t i = 0; i != adm->num_rates; ++i)
+        release_rate(adm->rates[i]);
+    free(adm->rates);
+    if (adm->conc != NULL)
+        release_concurrency(ctx, adm->conc);
+    free(adm);
 }
 
 /* ---- keys ---- */
@@ -203,7 +294,7 @@ static void start_upstream(gw_req_admission_t *ra)
 
 static void leave_room(gw_req_admission_t *ra)
 {
-    gw_route_metrics_t *m = &ra->r->route->metrics;
+    gw_route_metrics_t *m = ra->r->route->metrics;
     if (h2o_timeout_is_linked(&ra->queue_timer))
         h2o_timeout_unlink(&ra->queue_timer);
     ra->waiting = 0;
@@ -223,20 +314,21 @@ static void on_queue_timeout(h2o_timeout_entry_t *entry)
 static void enter_concurrency(gw_req_admission_t *ra)
 {
     gw_request_t *r = ra->r;
-    gw_admission_t *adm = r->route->admission;
-    if (adm->conc == NULL) {
+    gw_conc_rt_t *conc = r->route->admission->conc;
+    if (conc == NULL) {
         start_upstream(ra);
         return;
     }
-    if (adm->sema_per_key != NULL) {
-        size_t len = 0;
-        const char *key = request_key(r, &adm->conc->per, &len);
-        ra->sema = pol_keyed_get(adm->sema_per_key, key, len, gw_now_ns());
-    } else {
-        ra->sema = &adm->whole_route_sema;
-    }
     uint64_t now = gw_now_ns();
-    switch (pol_sema_acquire(ra->sema, &adm->sema_params, &ra->waiter, now, now + adm->conc->queue_timeout_ms * 1000000u)) {
+    ra->conc = conc;
+    if (conc->per_key != NULL) {
+        size_t len = 0;
+        const char *key = request_key(r, &conc->cfg.per, &len);
+        ra->sema = pol_keyed_get(conc->per_key, key, len, now);
+    } else {
+        ra->sema = &conc->whole_route;
+    }
+    switch (pol_sema_acquire(ra->sema, &conc->params, &ra->waiter, now, now + conc->cfg.queue_timeout_ms * 1000000u)) {
     case POL_ADMIT:
         ra->holds_slot = 1;
         start_upstream(ra);
@@ -244,9 +336,9 @@ static void enter_concurrency(gw_req_admission_t *ra)
     case POL_WAIT:
         ra->waiting = 1;
         ra->wait_started_ns = now;
-        ++r->route->metrics.queue_depth;
+        ++r->route->metrics->queue_depth;
         ra->queue_timer.cb = on_queue_timeout;
-        h2o_timeout_link(r->ctx->loop, &adm->queue_timeout, &ra->queue_timer);
+        h2o_timeout_link(r->ctx->loop, &conc->queue_timeout, &ra->queue_timer);
         break;
     case POL_REJECT:
         ra->sema = NULL;
@@ -282,31 +374,50 @@ static void on_delay_done(gw_timer_t *timer)
     pass_rate_limits(ra);
 }
 
+static pol_gcra_t *bucket_for(gw_request_t *r, gw_rate_rt_t *rate, uint64_t now)
+{
+    if (rate->per_key == NULL)
+        return &rate->whole_route;
+    size_t len = 0;
+    const char *key = request_key(r, &rate->cfg.per, &len);
+    return pol_keyed_get(rate->per_key, key, len, now);
+}
+
+static void reject(gw_request_t *r, gw_rate_rt_t *rate, const pol_gcra_result_t *res)
+{
+    gw_request_set_decision(r, GW_ADM_RATE_LIMITED);
+    add_ratelimit_headers(r->req, &rate->cfg, 0, ceil_seconds(res->retry_after_ns));
+    gw_proxy_respond_error(r, 429, "rate_limited", "rate limit exceeded", ceil_seconds(res->retry_after_ns));
+}
+
 static void pass_rate_limits(gw_req_admission_t *ra)
 {
     gw_request_t *r = ra->r;
     gw_admission_t *adm = r->route->admission;
+    uint64_t now = gw_now_ns();
+    pol_gcra_result_t res;
 
-    for (; ra->next_rate != adm->num_rates; ++ra->next_rate) {
-        gw_rate_rt_t *rate = &adm->rates[ra->next_rate];
-        uint64_t now = gw_now_ns();
-        pol_gcra_t *bucket = &rate->whole_route;
-        if (rate->per_key != NULL) {
-            size_t len = 0;
-            const char *key = request_key(r, &rate->cfg->per, &len);
-            bucket = pol_keyed_get(rate->per_key, key, len, now);
+    /* All must allow: a request refused by one limit spends no token of the others. */
+    for (size_t i = ra->next_rate; i != adm->num_rates; ++i) {
+        gw_rate_rt_t *rate = adm->rates[i];
+        if (rate->cfg.on_exceed == CFG_EXCEED_REJECT &&
+            pol_gcra_peek(bucket_for(r, rate, now), &rate->params, now, &res) == POL_REJECT) {
+            reject(r, rate, &res);
+            return;
         }
+    }
+    for (; ra->next_rate != adm->num_rates; ++ra->next_rate) {
+        gw_rate_rt_t *rate = adm->rates[ra->next_rate];
         uint64_t max_wait = 0;
-        if (rate->cfg->on_exceed == CFG_EXCEED_DELAY) {
+        if (rate->cfg.on_exceed == CFG_EXCEED_DELAY) {
             /* never wait past the route's deadline: the 504 would come first anyway */
             uint64_t deadline = r->arrived_ns + r->route->cfg->timeout_ms * 1000000u;
             uint64_t budget = deadline > now ? deadline - now : 0;
-            max_wait = rate->cfg->max_delay_ms * 1000000u;
+            max_wait = rate->cfg.max_delay_ms * 1000000u;
             if (max_wait > budget)
                 max_wait = budget;
         }
-        pol_gcra_result_t res;
-        switch (pol_gcra_take(bucket, &rate->params, now, max_wait, &res)) {
+        switch (pol_gcra_take(bucket_for(r, rate, now), &rate->params, now, max_wait, &res)) {
         case POL_ADMIT:
             continue;
         case POL_WAIT:
@@ -314,9 +425,7 @@ static void pass_rate_limits(gw_req_admission_t *ra)
             gw_timer_start(wheel_of(r->ctx), &ra->delay, (res.wait_ns + 999999u) / 1000000u, on_delay_done);
             return;
         case POL_REJECT:
-            gw_request_set_decision(r, GW_ADM_RATE_LIMITED);
-            add_ratelimit_headers(r->req, rate->cfg, 0, ceil_seconds(res.retry_after_ns));
-            gw_proxy_respond_error(r, 429, "rate_limited", "rate limit exceeded", ceil_seconds(res.retry_after_ns));
+            reject(r, rate, &res);
             return;
         }
     }
@@ -344,7 +453,6 @@ void gw_admission_release(gw_request_t *r)
     gw_req_admission_t *ra = r->admission;
     if (ra == NULL)
         return;
-    gw_admission_t *adm = r->route->admission;
     gw_timer_stop(&ra->delay);
     if (ra->waiting) {
         pol_sema_cancel(ra->sema, &ra->waiter);
@@ -352,7 +460,7 @@ void gw_admission_release(gw_request_t *r)
     }
     if (ra->holds_slot) {
         ra->holds_slot = 0;
-        pol_waiter_t *next = pol_sema_release(ra->sema, &adm->sema_params);
+        pol_waiter_t *next = pol_sema_release(ra->sema, &ra->conc->params);
         if (next != NULL) {
             gw_req_admission_t *woken = H2O_STRUCT_FROM_MEMBER(gw_req_admission_t, waiter, next);
             leave_room(woken);
@@ -393,26 +501,28 @@ char *gw_admission_limits_json(gw_ctx_t *ctx, size_t *len)
     if (b.p == NULL)
         h2o_fatal("no memory");
     uint64_t now = gw_now_ns();
+    gw_generation_t *gen = ctx->gen;
     jput(&b, "{\"routes\":[");
-    for (size_t i = 0; i != ctx->config->num_routes; ++i) {
-        gw_route_rt_t *route = &ctx->routes[i];
+    for (size_t i = 0; i != gen->config->num_routes; ++i) {
+        gw_route_rt_t *route = &gen->routes[i];
         gw_admission_t *adm = route->admission;
         jput(&b, "%s{\"route\":\"%s\",\"in_flight\":%lld,\"queue_depth\":%lld", i ? "," : "", route->cfg->name,
-             (long long)route->metrics.in_flight, (long long)route->metrics.queue_depth);
+             (long long)route->metrics->in_flight, (long long)route->metrics->queue_depth);
         if (adm != NULL && adm->conc != NULL) {
-            jput(&b, ",\"concurrency\":{\"limit\":%u,\"queue_size\":%u,\"per\":", adm->conc->limit, adm->conc->queue_size);
-            if (adm->sema_per_key != NULL)
-                jput(&b, "\"%s\",\"keys\":%zu}", adm->conc->per.text, pol_keyed_count(adm->sema_per_key));
+            gw_conc_rt_t *conc = adm->conc;
+            jput(&b, ",\"concurrency\":{\"limit\":%u,\"queue_size\":%u,\"per\":", conc->cfg.limit, conc->cfg.queue_size);
+            if (conc->per_key != NULL)
+                jput(&b, "\"%s\",\"keys\":%zu}", conc->cfg.per.text, pol_keyed_count(conc->per_key));
             else
-                jput(&b, "null,\"in_flight\":%u,\"queued\":%u}", adm->whole_route_sema.in_flight, adm->whole_route_sema.queued);
+                jput(&b, "null,\"in_flight\":%u,\"queued\":%u}", conc->whole_route.in_flight, conc->whole_route.queued);
         }
         jput(&b, ",\"rate_limits\":[");
         for (size_t j = 0; adm != NULL && j != adm->num_rates; ++j) {
-            gw_rate_rt_t *rate = &adm->rates[j];
-            jput(&b, "%s{\"name\":\"%s\",\"rate\":%llu,\"period_s\":%llu,\"burst\":%u,\"per\":", j ? "," : "", rate->cfg->name,
-                 (unsigned long long)rate->cfg->count, (unsigned long long)(rate->cfg->period_ms / 1000), rate->cfg->burst);
+            gw_rate_rt_t *rate = adm->rates[j];
+            jput(&b, "%s{\"name\":\"%s\",\"rate\":%llu,\"period_s\":%llu,\"burst\":%u,\"per\":", j ? "," : "", rate->cfg.name,
+                 (unsigned long long)rate->cfg.count, (unsigned long long)(rate->cfg.period_ms / 1000), rate->cfg.burst);
             if (rate->per_key != NULL)
-                jput(&b, "\"%s\",\"keys\":%zu}", rate->cfg->per.text, pol_keyed_count(rate->per_key));
+                jput(&b, "\"%s\",\"keys\":%zu}", rate->cfg.per.text, pol_keyed_count(rate->per_key));
             else
                 jput(&b, "null,\"remaining\":%u}", pol_gcra_remaining(&rate->whole_route, &rate->params, now));
         }

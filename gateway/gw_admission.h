@@ -7,11 +7,15 @@
 
 #include "gw_request.h"
 
-/* Creates the limiter state of every route of ctx->config. Returns 0 or -1 (printed). */
-int gw_admission_init(gw_ctx_t *ctx);
+/* The loop-wide part (delay timers), once per context. */
+void gw_admission_init_ctx(gw_ctx_t *ctx);
 
-/* Frees the limiter state (at exit: no request may be left). */
-void gw_admission_dispose(gw_ctx_t *ctx);
+/* The limiter state of one route, or NULL when it has no limits. Each rate limit and the
+ * concurrency limit of `previous` (the same-named route of the generation being replaced, or
+ * NULL) whose name and parameters are unchanged is shared, state included; others start fresh. */
+gw_admission_t *gw_admission_create(gw_ctx_t *ctx, const cfg_route_t *cfg, const gw_admission_t *previous);
+/* Drops the route's references; state still shared by another generation lives on. */
+void gw_admission_free(gw_ctx_t *ctx, gw_admission_t *adm);
 
 /* Decides for a routed request: calls gw_proxy_start_upstream() now or later, or answers with
  * 429/503 itself. */

@@ -14,19 +14,35 @@
 #include "gw_timer.h"
 #include "gw_upstream.h"
 
-struct st_gw_admission_t;
+typedef struct st_gw_admission_t gw_admission_t;
 
 typedef struct st_gw_route_rt_t {
     const cfg_route_t *cfg;
     gw_upstream_t *upstream;
-    h2o_timeout_t deadline; /* the route's total budget, arrival to response head */
-    gw_route_metrics_t metrics;
-    struct st_gw_admission_t *admission; /* limiter state; NULL when the route has no limits */
+    h2o_timeout_t deadline;      /* the route's total budget, arrival to response head */
+    gw_route_metrics_t *metrics; /* by route name, kept across reloads (gw_ctx_t.metrics) */
+    gw_admission_t *admission;   /* limiter state; NULL when the route has no limits */
 } gw_route_rt_t;
+
+/* What one loaded config runs on. A reload makes a new generation current; requests keep the
+ * generation they started with (a reference each), so they finish under their config, and a
+ * generation is freed when it is neither current nor used by any request. */
+typedef struct st_gw_generation_t {
+    cfg_config_t *config;
+    gw_route_rt_t *routes;
+    gw_upstream_t *upstreams;
+    size_t refs;
+} gw_generation_t;
+
+typedef struct st_gw_named_metrics_t {
+    char *route_name;
+    gw_route_metrics_t metrics;
+} gw_named_metrics_t;
 
 typedef struct st_gw_ctx_t {
     h2o_evloop_t *loop;
-    cfg_config_t *config;
+    gw_generation_t *gen; /* current */
+    const char *config_path;
 
     h2o_globalconf_t globalconf;
     h2o_context_t h2o;
@@ -35,8 +51,8 @@ typedef struct st_gw_ctx_t {
     h2o_context_t admin_h2o;
     h2o_accept_ctx_t admin_accept_ctx;
 
-    gw_route_rt_t *routes;
-    gw_upstream_t *upstreams;
+    gw_named_metrics_t **metrics; /* one per route name ever loaded: counters survive reloads */
+    size_t num_metrics;
     gw_route_metrics_t no_route_metrics; /* requests that matched no route */
 
     h2o_timeout_t header_timeout; /* client.header_timeout, for the first request head of a connection */

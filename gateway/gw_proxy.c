@@ -12,6 +12,7 @@
 #include "gw_clientip.h"
 #include "gw_http.h"
 #include "gw_route.h"
+#include "gw_server.h"
 
 static const char *reason_phrase(int status)
 {
@@ -81,7 +82,7 @@ void gw_request_set_decision(gw_request_t *r, gw_admission_decision_t decision)
 
 static gw_route_metrics_t *metrics_of(gw_request_t *r)
 {
-    return r->route != NULL ? &r->route->metrics : &r->ctx->no_route_metrics;
+    return r->route != NULL ? r->route->metrics : &r->ctx->no_route_metrics;
 }
 
 /* Every answer, sluice's own or the upstream's, carries the request id. */
@@ -196,7 +197,7 @@ static int on_upstream_head(gw_exchange_t *ex, int status, const struct phr_head
     h2o_req_t *req = r->req;
 
     r->upstream_head_ns = gw_now_ns();
-    gw_histogram_observe(&r->route->metrics.upstream_duration, (double)(r->upstream_head_ns - r->upstream_started_ns) / 1e9);
+    gw_histogram_observe(&r->route->metrics->upstream_duration, (double)(r->upstream_head_ns - r->upstream_started_ns) / 1e9);
     stop_timers(r);
 
     if (status >= 500 && r->route->cfg->hide_upstream_5xx) {
@@ -274,7 +275,7 @@ static void on_upstream_body(gw_exchange_t *ex, h2o_iovec_t data, int is_final)
 static void on_upstream_error(gw_exchange_t *ex, gw_upstream_error_t kind, int before_head)
 {
     gw_request_t *r = ex->data;
-    ++r->route->metrics.upstream_errors[kind];
+    ++r->route->metrics->upstream_errors[kind];
     if (!before_head) {
         /* mid-body: all h2o can do is cut the client connection (HTTP/1) or reset the stream */
         r->state = GW_REQ_RESPONDED;
@@ -391,7 +392,7 @@ void gw_proxy_start_upstream(gw_request_t *r)
         r->admitted_ns = now;
     if (!r->has_decision)
         gw_request_set_decision(r, GW_ADM_ADMITTED);
-    ++r->route->metrics.in_flight;
+    ++r->route->metrics->in_flight;
     r->in_flight_counted = 1;
     h2o_iovec_t head = build_request_head(r, left_ms);
     h2o_iovec_t body = req->entity.base != NULL ? req->entity : h2o_iovec_init(NULL, 0);
@@ -469,6 +470,7 @@ static void on_request_dispose(void *data)
         ++m->admission[r->decision];
     gw_count_status(m, status);
     gw_accesslog_write(r, status);
+    gw_generation_release(r->ctx, r->gen);
 }
 
 static const char *find_header_value(void *data, const char *name, size_t name_len, size_t *value_len)
@@ -514,23 +516,26 @@ int gw_proxy_on_req(gw_ctx_t *ctx, h2o_req_t *req)
     r->req = req;
     r->ctx = ctx;
     r->arrived_ns = gw_now_ns();
+    r->gen = ctx->gen;
+    ++r->gen->refs;
     ++ctx->live_requests;
     set_client_ip(r);
     set_request_id(r);
     ssize_t xff = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, -1);
     if (xff >= 0)
         r->xff = req->headers.entries[xff].value;
-    gw_client_ip(r->client_ip, r->xff.base, r->xff.len, ctx->config->client.trusted_proxies,
-                 ctx->config->client.num_trusted_proxies, r->client_key_ip, sizeof(r->client_key_ip));
+    const cfg_config_t *config = r->gen->config;
+    gw_client_ip(r->client_ip, r->xff.base, r->xff.len, config->client.trusted_proxies, config->client.num_trusted_proxies,
+                 r->client_key_ip, sizeof(r->client_key_ip));
 
     gw_route_input_t in = {req->method.base,    req->method.len,    req->path_normalized.base, req->path_normalized.len,
                            req->authority.base, req->authority.len, find_header_value,         req};
-    long idx = gw_route_match(ctx->config, &in);
+    long idx = gw_route_match(config, &in);
     if (idx < 0) {
         gw_proxy_respond_error(r, 404, "no_route", "no route matches this request", 0);
         return 0;
     }
-    r->route = &ctx->routes[idx];
+    r->route = &r->gen->routes[idx];
     r->state = GW_REQ_ADMISSION;
     r->deadline.cb = on_deadline;
     h2o_timeout_link(ctx->loop, &r->route->deadline, &r->deadline);

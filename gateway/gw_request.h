@@ -22,6 +22,7 @@ typedef enum {
 typedef struct st_gw_request_t {
     h2o_req_t *req;
     gw_ctx_t *ctx;
+    gw_generation_t *gen; /* the config the request runs under (a reference) */
     gw_route_rt_t *route; /* NULL when no route matched */
     gw_request_state_t state;
     gw_admission_decision_t decision;

@@ -106,22 +106,108 @@ static int resolve(const cfg_address_t *addr, struct sockaddr_storage *ss, sockl
     return 0;
 }
 
-int gw_ctx_init(gw_ctx_t *ctx, h2o_evloop_t *loop, cfg_config_t *config)
+static gw_route_metrics_t *metrics_for(gw_ctx_t *ctx, const char *route_name)
+{
+    for (size_t i = 0; i != ctx->num_metrics; ++i)
+        if (strcmp(ctx->metrics[i]->route_name, route_name) == 0)
+            return &ctx->metrics[i]->metrics;
+    ctx->metrics = realloc(ctx->metrics, (ctx->num_metrics + 1) * sizeof(*ctx->metrics));
+    gw_named_metrics_t *m = calloc(1, sizeof(*m));
+    if (ctx->metrics == NULL || m == NULL)
+        h2o_fatal("no memory");
+    m->route_name = h2o_strdup(NULL, route_name, SIZE_MAX).base;
+    ctx->metrics[ctx->num_metrics++] = m;
+    return &m->metrics;
+}
+
+static const gw_route_rt_t *find_route(const gw_generation_t *gen, const char *name)
+{
+    for (size_t i = 0; gen != NULL && i != gen->config->num_routes; ++i)
+        if (strcmp(gen->routes[i].cfg->name, name) == 0)
+            return &gen->routes[i];
+    return NULL;
+}
+
+static void free_generation(gw_ctx_t *ctx, gw_generation_t *gen)
+{
+    for (size_t i = 0; i != gen->config->num_routes; ++i) {
+        gw_admission_free(ctx, gen->routes[i].admission);
+        h2o_timeout_dispose(ctx->loop, &gen->routes[i].deadline);
+    }
+    for (size_t i = 0; i != gen->config->num_upstreams; ++i)
+        gw_upstream_dispose(&gen->upstreams[i]);
+    free(gen->routes);
+    free(gen->upstreams);
+    cfg_free(gen->config);
+    free(gen);
+}
+
+/* The runtime state for `config` (taken over by the generation), sharing the limiter state of
+ * unchanged limits with `previous`. NULL (after printing why) when an upstream cannot be
+ * resolved. */
+static gw_generation_t *create_generation(gw_ctx_t *ctx, cfg_config_t *config, const gw_generation_t *previous)
+{
+    gw_generation_t *gen = calloc(1, sizeof(*gen));
+    if (gen == NULL || (gen->upstreams = calloc(config->num_upstreams + 1, sizeof(*gen->upstreams))) == NULL ||
+        (gen->routes = calloc(config->num_routes + 1, sizeof(*gen->routes))) == NULL)
+        h2o_fatal("no memory");
+    gen->config = config;
+    gen->refs = 1;
+    for (size_t i = 0; i != config->num_upstreams; ++i) {
+        struct sockaddr_storage ss;
+        socklen_t len;
+        if (resolve(&config->upstreams[i].address, &ss, &len, 0) != 0) {
+            for (size_t j = 0; j != i; ++j)
+                gw_upstream_dispose(&gen->upstreams[j]);
+            free(gen->upstreams);
+            free(gen->routes);
+            free(gen);
+            return NULL;
+        }
+        gw_upstream_init(&gen->upstreams[i], &config->upstreams[i], ctx->loop, (struct sockaddr *)&ss, len);
+    }
+    for (size_t i = 0; i != config->num_routes; ++i) {
+        gw_route_rt_t *route = &gen->routes[i];
+        route->cfg = &config->routes[i];
+        route->upstream = &gen->upstreams[config->routes[i].upstream];
+        route->metrics = metrics_for(ctx, route->cfg->name);
+        h2o_timeout_init(ctx->loop, &route->deadline, route->cfg->timeout_ms);
+        const gw_route_rt_t *before = find_route(previous, route->cfg->name);
+        route->admission = gw_admission_create(ctx, route->cfg, before != NULL ? before->admission : NULL);
+    }
+    return gen;
+}
+
+void gw_generation_release(gw_ctx_t *ctx, gw_generation_t *gen)
+{
+    if (--gen->refs == 0)
+        free_generation(ctx, gen);
+}
+
+/* Settings read by h2o or by the listeners rather than per request. */
+static void apply_client_settings(gw_ctx_t *ctx, const cfg_config_t *config)
+{
+    ctx->globalconf.max_request_entity_size = config->client.max_body;
+    /* h2o 2.2 has one timer for an HTTP/1 connection waiting for its next request; sluice gives
+     * it idle_timeout, and bounds the first request head with header_timeout itself (408) */
+    ctx->globalconf.http1.req_timeout = config->client.idle_timeout_ms;
+    ctx->globalconf.http2.idle_timeout = config->client.idle_timeout_ms;
+    ctx->h2o.http1.req_timeout.timeout = config->client.idle_timeout_ms;
+    ctx->h2o.http2.idle_timeout.timeout = config->client.idle_timeout_ms;
+    ctx->header_timeout.timeout = config->client.header_timeout_ms;
+}
+
+int gw_ctx_init(gw_ctx_t *ctx, h2o_evloop_t *loop, cfg_config_t *config, const char *config_path)
 {
     memset(ctx, 0, sizeof(*ctx));
     ctx->loop = loop;
-    ctx->config = config;
+    ctx->config_path = config_path;
     ctx->access_log = stdout;
     if (getrandom(ctx->rng_state, sizeof(ctx->rng_state), 0) != sizeof(ctx->rng_state))
         ctx->rng_state[0] = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32, ctx->rng_state[1] = gw_now_ns() | 1;
 
     h2o_config_init(&ctx->globalconf);
     ctx->globalconf.server_name = h2o_iovec_init(H2O_STRLIT(""));
-    ctx->globalconf.max_request_entity_size = config->client.max_body;
-    /* h2o 2.2 has one timer for an HTTP/1 connection waiting for its next request; sluice gives
-     * it idle_timeout, and bounds the first request head with header_timeout itself (408) */
-    ctx->globalconf.http1.req_timeout = config->client.idle_timeout_ms;
-    ctx->globalconf.http2.idle_timeout = config->client.idle_timeout_ms;
     gw_h2o_errors_register(ctx, register_handler(&ctx->globalconf, ctx, on_public_req));
     h2o_context_init(&ctx->h2o, loop, &ctx->globalconf);
     ctx->accept_ctx.ctx = &ctx->h2o;
@@ -139,25 +225,51 @@ int gw_ctx_init(gw_ctx_t *ctx, h2o_evloop_t *loop, cfg_config_t *config)
     h2o_timeout_init(loop, &ctx->log_flush, GW_LOG_FLUSH_MS);
     ctx->log_flush_entry.cb = flush_log;
     h2o_timeout_link(loop, &ctx->log_flush, &ctx->log_flush_entry);
+    gw_admission_init_ctx(ctx);
+    apply_client_settings(ctx, config);
 
-    ctx->upstreams = calloc(config->num_upstreams, sizeof(*ctx->upstreams));
-    ctx->routes = calloc(config->num_routes, sizeof(*ctx->routes));
-    if (ctx->upstreams == NULL || ctx->routes == NULL)
-        h2o_fatal("no memory");
-    for (size_t i = 0; i != config->num_upstreams; ++i) {
-        struct sockaddr_storage ss;
-        socklen_t len;
-        if (resolve(&config->upstreams[i].address, &ss, &len, 0) != 0)
-            return -1;
-        gw_upstream_init(&ctx->upstreams[i], &config->upstreams[i], loop, (struct sockaddr *)&ss, len);
+    if ((ctx->gen = create_generation(ctx, config, NULL)) == NULL)
+        return -1;
+    return 0;
+}
+
+static int same_address(const cfg_address_t *a, const cfg_address_t *b)
+{
+    return strcmp(a->text, b->text) == 0;
+}
+
+void gw_reload(gw_ctx_t *ctx)
+{
+    cfg_errors_t errors = {0};
+    cfg_config_t *config = cfg_load_file(ctx->config_path, &errors);
+    if (config == NULL) {
+        for (size_t i = 0; i != errors.count; ++i)
+            fprintf(stderr, "%s\n", errors.items[i]);
+        fprintf(stderr, "sluice: reload of %s failed (%zu error%s): the running config stays\n", ctx->config_path, errors.count,
+                errors.count == 1 ? "" : "s");
+        cfg_errors_clear(&errors);
+        ++ctx->config_reloads_failed;
+        return;
     }
-    for (size_t i = 0; i != config->num_routes; ++i) {
-        gw_route_rt_t *route = &ctx->routes[i];
-        route->cfg = &config->routes[i];
-        route->upstream = &ctx->upstreams[config->routes[i].upstream];
-        h2o_timeout_init(loop, &route->deadline, route->cfg->timeout_ms);
+    const cfg_config_t *old = ctx->gen->config;
+    int listeners_changed = config->num_listen != old->num_listen || !same_address(&config->admin, &old->admin);
+    for (size_t i = 0; !listeners_changed && i != config->num_listen; ++i)
+        listeners_changed = !same_address(&config->listen[i], &old->listen[i]);
+    if (listeners_changed)
+        fprintf(stderr, "sluice: reload: listen/admin addresses changed; they take effect at the next restart\n");
+    gw_generation_t *gen = create_generation(ctx, config, ctx->gen);
+    if (gen == NULL) {
+        fprintf(stderr, "sluice: reload of %s failed: the running config stays\n", ctx->config_path);
+        cfg_free(config);
+        ++ctx->config_reloads_failed;
+        return;
     }
-    return gw_admission_init(ctx);
+    apply_client_settings(ctx, config);
+    gw_generation_t *previous = ctx->gen;
+    ctx->gen = gen;
+    gw_generation_release(ctx, previous);
+    ++ctx->config_reloads_ok;
+    fprintf(stderr, "sluice: reloaded %s (%zu routes)\n", ctx->config_path, config->num_routes);
 }
 
 /* ---- listeners ---- */
@@ -290,7 +402,7 @@ Error:
 
 int gw_listen(gw_ctx_t *ctx)
 {
-    const cfg_config_t *config = ctx->config;
+    const cfg_config_t *config = ctx->gen->config;
     ctx->listeners = calloc(config->num_listen, sizeof(*ctx->listeners));
     if (ctx->listeners == NULL)
         h2o_fatal("no memory");
@@ -300,35 +412,6 @@ int gw_listen(gw_ctx_t *ctx)
         ++ctx->num_listeners;
     }
     return open_listener(ctx, &config->admin, 1, &ctx->admin_listener);
-}
-
-void gw_ctx_dispose(gw_ctx_t *ctx)
-{
-    gw_stop_listening(ctx);
-    if (ctx->admin_listener != NULL) {
-        gw_listener_t *l = ctx->admin_listener->data;
-        h2o_socket_read_stop(ctx->admin_listener);
-        h2o_socket_close(ctx->admin_listener);
-        free(l);
-        ctx->admin_listener = NULL;
-    }
-    free(ctx->listeners);
-    gw_admission_dispose(ctx);
-    for (size_t i = 0; i != ctx->config->num_upstreams; ++i)
-        gw_upstream_dispose(&ctx->upstreams[i]);
-    for (size_t i = 0; i != ctx->config->num_routes; ++i)
-        h2o_timeout_dispose(ctx->loop, &ctx->routes[i].deadline);
-    free(ctx->upstreams);
-    free(ctx->routes);
-    if (h2o_timeout_is_linked(&ctx->log_flush_entry))
-        h2o_timeout_unlink(&ctx->log_flush_entry);
-    h2o_timeout_dispose(ctx->loop, &ctx->header_timeout);
-    h2o_timeout_dispose(ctx->loop, &ctx->client_poll);
-    h2o_timeout_dispose(ctx->loop, &ctx->log_flush);
-    h2o_context_dispose(&ctx->h2o);
-    h2o_context_dispose(&ctx->admin_h2o);
-    h2o_config_dispose(&ctx->globalconf);
-    h2o_config_dispose(&ctx->admin_globalconf);
 }
 
 void gw_stop_listening(gw_ctx_t *ctx)

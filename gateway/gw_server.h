@@ -7,13 +7,16 @@
 
 #include "gw_ctx.h"
 
-/* Builds the context for `config` (which it borrows; it must outlive the context). Resolves
- * upstream addresses. Returns 0, or -1 after printing why on stderr. */
-int gw_ctx_init(gw_ctx_t *ctx, h2o_evloop_t *loop, cfg_config_t *config);
+/* Builds the context for `config`, which becomes its first generation (and is freed with it).
+ * Resolves upstream addresses. Returns 0, or -1 after printing why on stderr. */
+int gw_ctx_init(gw_ctx_t *ctx, h2o_evloop_t *loop, cfg_config_t *config, const char *config_path);
+/* SIGHUP: loads config_path again. A valid file becomes the current generation (limiter state
+ * of unchanged limits carried over); a bad one is logged and counted, and the old one stays. */
+void gw_reload(gw_ctx_t *ctx);
+/* Drops a reference to a generation; the last one frees it. */
+void gw_generation_release(gw_ctx_t *ctx, gw_generation_t *gen);
 /* Opens every `listen` address and the admin address. Returns 0, or -1 after printing why. */
 int gw_listen(gw_ctx_t *ctx);
-/* Releases everything the context holds, once the loop has stopped and no request is left. */
-void gw_ctx_dispose(gw_ctx_t *ctx);
 /* Closes the public listeners (drain); the admin listener stays open. */
 void gw_stop_listening(gw_ctx_t *ctx);
 

@@ -15,12 +15,18 @@
 #define SLUICE_VERSION "dev"
 #endif
 
-static volatile sig_atomic_t drain_requested;
+static volatile sig_atomic_t drain_requested, reload_requested;
+/* The loop's context stays reachable until exit: libh2o 2.2 cannot dispose a context while
+ * client connections are open, so the process ends with it alive rather than half torn down,
+ * and a leak checker sees only memory that really became unreachable. */
+static gw_ctx_t *running_ctx;
 
-static void on_drain_signal(int signo)
+static void on_signal(int signo)
 {
-    (void)signo;
-    drain_requested = 1;
+    if (signo == SIGHUP)
+        reload_requested = 1;
+    else
+        drain_requested = 1;
 }
 
 static void usage(FILE *out)
@@ -46,9 +52,10 @@ static void install_signal_handlers(void)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_drain_signal; /* no SA_RESTART: the loop's epoll_wait returns at once */
+    sa.sa_handler = on_signal; /* no SA_RESTART: the loop's epoll_wait returns at once */
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
 
@@ -61,35 +68,32 @@ static int run(gw_ctx_t *ctx)
     int listening = 1;
     for (;;) {
         h2o_evloop_run(ctx->loop, drain_started != 0 ? 50 : INT32_MAX);
+        if (reload_requested) {
+            reload_requested = 0;
+            gw_reload(ctx);
+        }
+        const cfg_config_t *config = ctx->gen->config;
         if (drain_requested && drain_started == 0) {
             drain_started = gw_now_ns();
             ctx->draining = 1;
             fprintf(stderr, "sluice: draining (drain_delay %llums, shutdown_timeout %llums)\n",
-                    (unsigned long long)ctx->config->drain_delay_ms, (unsigned long long)ctx->config->shutdown_timeout_ms);
+                    (unsigned long long)config->drain_delay_ms, (unsigned long long)config->shutdown_timeout_ms);
         }
         if (drain_started == 0)
             continue;
         uint64_t elapsed_ms = (gw_now_ns() - drain_started) / 1000000;
-        if (listening && elapsed_ms >= ctx->config->drain_delay_ms) {
+        if (listening && elapsed_ms >= config->drain_delay_ms) {
             gw_stop_listening(ctx);
             listening = 0;
         }
         if (!listening && ctx->live_requests == 0)
             break;
-        if (elapsed_ms >= ctx->config->drain_delay_ms + ctx->config->shutdown_timeout_ms) {
+        if (elapsed_ms >= config->drain_delay_ms + config->shutdown_timeout_ms) {
             fprintf(stderr, "sluice: shutdown_timeout reached with %zu request(s) in progress\n", ctx->live_requests);
             break;
         }
     }
     fflush(ctx->access_log);
-    int clean = ctx->live_requests == 0;
-    if (clean) {
-        /* everything is released, so that leak checkers see a clean exit; with requests still in
-         * progress (shutdown_timeout reached) the process just ends */
-        gw_ctx_dispose(ctx);
-        cfg_free(ctx->config);
-        free(ctx);
-    }
     fprintf(stderr, "sluice: stopped\n");
     return 0;
 }
@@ -141,9 +145,9 @@ int main(int argc, char **argv)
     /* the access log is written in blocks and flushed by a timer of the loop */
     setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 
-    gw_ctx_t *ctx = calloc(1, sizeof(*ctx));
+    gw_ctx_t *ctx = running_ctx = calloc(1, sizeof(*ctx));
     h2o_evloop_t *loop = h2o_evloop_create();
-    if (ctx == NULL || gw_ctx_init(ctx, loop, config) != 0 || gw_listen(ctx) != 0)
+    if (ctx == NULL || gw_ctx_init(ctx, loop, config, config_path) != 0 || gw_listen(ctx) != 0)
         return 1;
     fprintf(stderr, "sluice %s: serving %s, admin on %s\n", SLUICE_VERSION, config->listen[0].text, config->admin.text);
     return run(ctx);

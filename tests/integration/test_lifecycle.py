@@ -1,0 +1,113 @@
+"""Operating sluice: reload on SIGHUP (limits change, unchanged limiter state carries over, a
+bad file keeps the old config) and drain on SIGTERM (readiness drops at once, requests in
+progress finish, then exit 0)."""
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from harness import wait_until
+
+BASE = """listen: {listen}
+admin: {admin}
+drain_delay: 0ms
+upstreams:
+  app: {{address: "{upstream}"}}
+routes:
+"""
+
+
+def reload_with(s, routes_yaml, expect_ok=True):
+    """Rewrites the policy (same listeners) and sends SIGHUP; waits for the reload counter."""
+    text = s.config.read_text()
+    s.config.write_text(text[: text.index("routes:\n") + len("routes:\n")] + routes_yaml)
+    key = "success" if expect_ok else "failure"
+    before = s.metric("sluice_config_reloads_total", result=key)
+    s.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: s.metric("sluice_config_reloads_total", result=key) == before + 1, what=f"reload {key}")
+
+
+def test_reload_changes_limits_without_dropping_a_request(backend, start_sluice):
+    s = start_sluice(BASE + "  - {{name: r, upstream: app, rate_limits: [{{name: a, rate: 1/m, burst: 1}}]}}\n",
+                     upstream=backend.address)
+    assert requests.get(s.url + "/hello").status_code == 200
+    assert requests.get(s.url + "/hello").status_code == 429
+    with ThreadPoolExecutor(1) as pool:
+        # in flight across the reload: admitted under the old config, finishes normally
+        reload_with(s, "  - {name: slow, match: {path: /slow}, upstream: app}\n"
+                       "  - {name: r, upstream: app, rate_limits: [{name: a, rate: 1/m, burst: 1}]}\n")
+        slow = pool.submit(requests.get, s.url + "/slow?ms=1500", timeout=10)
+        wait_until(lambda: backend.stats()["in_flight"] == 1, what="slow request in flight")
+        reload_with(s, "  - {name: r, upstream: app, rate_limits: [{name: a, rate: 1/m, burst: 50}]}\n")
+        assert slow.result().status_code == 200
+    # the changed limit starts fresh with its new burst
+    assert [requests.get(s.url + "/hello").status_code for _ in range(5)] == [200] * 5
+    assert "reloaded" in s.stderr_text()
+
+
+def test_unchanged_limits_keep_their_state_across_reload(backend, start_sluice):
+    s = start_sluice(
+        BASE + "  - {{name: r, upstream: app, rate_limits: [{{name: a, rate: 1/m, burst: 2}}, {{name: b, rate: 1/m, burst: 1}}]}}\n",
+        upstream=backend.address,
+    )
+    assert requests.get(s.url + "/hello").status_code == 200
+    assert requests.get(s.url + "/hello").status_code == 429  # b is spent, a has 1 left
+    # b changes (fresh), a is unchanged (carries its state: one token left), a timeout changes too
+    reload_with(s, "  - {name: r, upstream: app, timeout: 9s, rate_limits: [{name: a, rate: 1/m, burst: 2}, "
+                   "{name: b, rate: 1/m, burst: 5}]}\n")
+    assert requests.get(s.url + "/hello").status_code == 200
+    r = requests.get(s.url + "/hello")
+    assert r.status_code == 429 and r.headers["ratelimit-policy"].startswith('"a"')
+
+
+def test_concurrency_state_carries_over(backend, start_sluice):
+    route = "  - {name: r, upstream: app, concurrency: {limit: 1, queue: {size: 0}}}\n"
+    s = start_sluice(BASE + route.replace("{", "{{").replace("}", "}}"), upstream=backend.address)
+    with ThreadPoolExecutor(1) as pool:
+        holder = pool.submit(requests.get, s.url + "/slow?ms=2000", timeout=10)
+        wait_until(lambda: backend.stats()["in_flight"] == 1, what="holder in flight")
+        reload_with(s, route + "  - {name: other, match: {path: /other}, upstream: app}\n")
+        r = requests.get(s.url + "/hello")
+        assert r.status_code == 503 and r.json()["error"]["code"] == "queue_full"  # the slot is still taken
+        assert holder.result().status_code == 200
+    assert requests.get(s.url + "/hello").status_code == 200
+    wait_until(lambda: s.metric("sluice_in_flight", route="r") == 0, what="in_flight back to 0")
+    assert backend.stats()["max_in_flight"] == 1
+
+
+def test_bad_reload_keeps_the_old_config(backend, start_sluice):
+    s = start_sluice(BASE + "  - {{name: r, upstream: app, rate_limits: [{{name: a, rate: 1/m, burst: 1}}]}}\n",
+                     upstream=backend.address)
+    assert requests.get(s.url + "/hello").status_code == 200
+    reload_with(s, "  - {name: r, upstream: nowhere, timeout: soon}\n", expect_ok=False)
+    err = s.stderr_text()
+    assert f'{s.config}:7:' in err and "unknown upstream" in err and "reload" in err
+    assert requests.get(s.url + "/hello").status_code == 429  # old limits, old state
+    assert s.metric("sluice_config_reloads_total", result="success") == 0
+    assert requests.get(s.admin_url + "/config").json()["routes"][0]["upstream"] == "app"
+
+
+def test_drain_lets_requests_finish_while_readyz_says_503(backend, start_sluice):
+    s = start_sluice(BASE.replace("drain_delay: 0ms", "drain_delay: 1s\nshutdown_timeout: 10s")
+                     + "  - {{name: r, upstream: app}}\n", upstream=backend.address)
+    assert requests.get(s.admin_url + "/readyz").status_code == 200
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(requests.get, s.url + "/slow?ms=2500", timeout=10)
+        wait_until(lambda: backend.stats()["in_flight"] == 1, what="slow request in flight")
+        s.proc.send_signal(signal.SIGTERM)
+        wait_until(lambda: requests.get(s.admin_url + "/readyz").status_code == 503, timeout=2, what="readyz 503")
+        assert requests.get(s.admin_url + "/healthz").status_code == 200
+        # within drain_delay new connections are still served
+        assert requests.get(s.url + "/hello", headers={"Connection": "close"}).status_code == 200
+        time.sleep(1.3)
+        # after it, new connections are refused
+        try:
+            requests.get(s.url + "/hello", headers={"Connection": "close"}, timeout=2)
+            refused = False
+        except requests.ConnectionError:
+            refused = True
+        assert refused
+        assert slow.result().status_code == 200
+    assert s.proc.wait(15) == 0
+    assert "stopped" in s.stderr_text()
