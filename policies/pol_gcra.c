@@ -1,85 +1,111 @@
 #include "pol_gcra.h"
 
-#include <stdio.h>
-#include <stdlib.h>
+#include <stddef.h>
 
-void pol_out_of_memory(void)
-{
-    fprintf(stderr, "sluice: out of memory\n");
-    abort();
-}
-
-/* n emission intervals, exactly: n * period / count without intermediate rounding. */
-static uint64_t intervals(const pol_gcra_params_t *p, uint64_t n)
-{
-    return (uint64_t)((unsigned __int128)n * p->period_ns / p->count);
-}
+#define FRACTION_BITS 4
+#define MAX_UNITS ((uint64_t)1 << 62) /* bound for T and the tolerance: now << shift plus either never wraps */
 
 void pol_gcra_params_init(pol_gcra_params_t *p, uint64_t count, uint64_t period_ns, uint32_t burst)
 {
+    if (count == 0)
+        count = 1;
+    if (period_ns == 0)
+        period_ns = 1;
+    if (burst == 0)
+        burst = 1;
     p->count = count;
     p->period_ns = period_ns;
     p->burst = burst;
-    p->interval_ns = period_ns / count;
-    p->tolerance_ns = intervals(p, burst - 1);
+    p->shift = period_ns % count == 0 ? 0 : FRACTION_BITS;
+    unsigned __int128 interval = ((unsigned __int128)period_ns << p->shift) / count;
+    if (interval == 0)
+        interval = 1; /* more than 2^shift tokens per ns: not a rate anyone configures */
+    if (interval > MAX_UNITS)
+        interval = MAX_UNITS;
+    unsigned __int128 tolerance = interval * (burst - 1);
+    if (tolerance > MAX_UNITS)
+        tolerance = MAX_UNITS;
+    p->interval = (uint64_t)interval;
+    p->tolerance = (uint64_t)tolerance;
 }
 
-/* The TAT as seen at now: a bucket idle long enough is simply full (TAT = now). */
-static uint64_t effective_tat(const pol_gcra_t *s, uint64_t now_ns)
+/* Units to ns, rounded up: the first ns instant at or after `u`. */
+static uint64_t ceil_ns(const pol_gcra_params_t *p, uint64_t u)
 {
-    return s->tat_ns > now_ns ? s->tat_ns : now_ns;
+    uint64_t mask = ((uint64_t)1 << p->shift) - 1;
+    return (u >> p->shift) + ((u & mask) != 0);
 }
 
-static uint32_t remaining_at(const pol_gcra_params_t *p, uint64_t tat, uint64_t now_ns)
+/* The earliest ns instant at which a take conforms, for a bucket whose TAT is `tat`. */
+static uint64_t due_ns(const pol_gcra_params_t *p, uint64_t tat)
 {
-    /* tokens that fit before TAT - now exceeds the tolerance */
-    uint64_t used = tat - now_ns; /* tat >= now */
-    if (used > p->tolerance_ns + intervals(p, 1) - 1)
+    return tat > p->tolerance ? ceil_ns(p, tat - p->tolerance) : 0;
+}
+
+/* Takes still admitted at now for a bucket whose effective TAT is `tat` (>= now). */
+static uint32_t remaining_at(const pol_gcra_params_t *p, uint64_t tat, uint64_t now)
+{
+    uint64_t debt = tat - now;
+    if (debt > p->tolerance)
         return 0;
-    uint64_t free_ns = p->tolerance_ns + intervals(p, 1) - used;
-    uint64_t n = (uint64_t)((unsigned __int128)free_ns * p->count / p->period_ns);
+    uint64_t n = (p->tolerance - debt) / p->interval + 1;
     return n > p->burst ? p->burst : (uint32_t)n;
+}
+
+static void fill(pol_gcra_result_t *out, const pol_gcra_params_t *p, uint64_t tat, uint64_t now)
+{
+    out->limit = p->burst;
+    out->remaining = remaining_at(p, tat, now);
+    out->reset_ns = ceil_ns(p, tat - now);
 }
 
 pol_decision_t pol_gcra_take(pol_gcra_t *s, const pol_gcra_params_t *p, uint64_t now_ns, uint64_t max_wait_ns,
                              pol_gcra_result_t *out)
 {
-    uint64_t tat = effective_tat(s, now_ns);
-    uint64_t new_tat = tat + intervals(p, 1);
-    /* admitted when the new TAT lies within burst intervals of now */
-    uint64_t allow_at = new_tat - intervals(p, p->burst); /* earliest now at which this take conforms */
-    if (new_tat < intervals(p, p->burst))
-        allow_at = 0;
-    pol_gcra_result_t res = {0};
-    res.limit = p->burst;
-    pol_decision_t d;
-
-    if (allow_at <= now_ns) {
-        s->tat_ns = new_tat;
-        d = POL_ADMIT;
-    } else if (max_wait_ns != 0 && allow_at - now_ns <= max_wait_ns) {
-        s->tat_ns = new_tat;
-        res.wait_ns = allow_at - now_ns;
-        d = POL_WAIT;
-    } else {
-        res.retry_after_ns = allow_at - now_ns;
-        d = POL_REJECT;
+    uint64_t now = now_ns << p->shift;
+    uint64_t tat = s->tat > now ? s->tat : now;
+    uint64_t due = due_ns(p, tat), wait = 0;
+    pol_decision_t d = POL_ADMIT;
+    if (due > now_ns) {
+        wait = due - now_ns;
+        d = max_wait_ns != 0 && wait <= max_wait_ns ? POL_WAIT : POL_REJECT;
     }
-    uint64_t cur = effective_tat(s, now_ns);
-    res.remaining = remaining_at(p, cur, now_ns);
-    res.reset_ns = cur - now_ns;
-    if (out != NULL)
-        *out = res;
+    if (d != POL_REJECT) {
+        if (tat > UINT64_MAX - p->interval) {
+            d = POL_REJECT; /* reservations piled up for centuries: refuse rather than wrap */
+        } else {
+            tat += p->interval;
+            s->tat = tat;
+        }
+    }
+    if (out != NULL) {
+        out->wait_ns = d == POL_WAIT ? wait : 0;
+        out->retry_after_ns = d == POL_REJECT ? wait : 0;
+        fill(out, p, tat, now);
+    }
     return d;
+}
+
+pol_decision_t pol_gcra_peek(const pol_gcra_t *s, const pol_gcra_params_t *p, uint64_t now_ns, pol_gcra_result_t *out)
+{
+    uint64_t now = now_ns << p->shift;
+    uint64_t tat = s->tat > now ? s->tat : now;
+    uint64_t due = due_ns(p, tat);
+    if (out != NULL) {
+        out->wait_ns = 0;
+        out->retry_after_ns = due > now_ns ? due - now_ns : 0;
+        fill(out, p, tat, now);
+    }
+    return due > now_ns ? POL_REJECT : POL_ADMIT;
 }
 
 uint32_t pol_gcra_remaining(const pol_gcra_t *s, const pol_gcra_params_t *p, uint64_t now_ns)
 {
-    return remaining_at(p, effective_tat(s, now_ns), now_ns);
+    uint64_t now = now_ns << p->shift;
+    return remaining_at(p, s->tat > now ? s->tat : now, now);
 }
 
 int pol_gcra_at_rest(const pol_gcra_t *s, const pol_gcra_params_t *p, uint64_t now_ns)
 {
-    (void)p;
-    return s->tat_ns <= now_ns;
+    return s->tat <= now_ns << p->shift;
 }

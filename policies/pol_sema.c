@@ -1,13 +1,17 @@
 #include "pol_sema.h"
 
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-static void ensure_anchor(pol_sema_t *s)
+static void init_room(pol_sema_t *s)
 {
     if (s->room.next == NULL)
         s->room.next = s->room.prev = &s->room;
+}
+
+static pol_waiter_t *waiter_of(pol_link_t *link)
+{
+    return (pol_waiter_t *)((char *)link - offsetof(pol_waiter_t, link));
 }
 
 static void unlink_waiter(pol_sema_t *s, pol_waiter_t *w)
@@ -18,23 +22,28 @@ static void unlink_waiter(pol_sema_t *s, pol_waiter_t *w)
     --s->queued;
 }
 
-static pol_waiter_t *waiter_of(pol_link_t *link)
+/* The waiter to serve next, dequeued, or NULL. */
+static pol_waiter_t *take_next(pol_sema_t *s, const pol_sema_params_t *p)
 {
-    return (pol_waiter_t *)((char *)link - offsetof(pol_waiter_t, link));
+    if (s->queued == 0)
+        return NULL;
+    pol_waiter_t *w = waiter_of(p->lifo ? s->room.prev : s->room.next);
+    unlink_waiter(s, w);
+    return w;
 }
 
 pol_decision_t pol_sema_acquire(pol_sema_t *s, const pol_sema_params_t *p, pol_waiter_t *w, uint64_t now_ns, uint64_t deadline_ns)
 {
-    ensure_anchor(s);
     if (s->in_flight < p->limit && s->queued == 0) {
         ++s->in_flight;
         return POL_ADMIT;
     }
     if (s->queued >= p->queue_size)
         return POL_REJECT;
+    init_room(s);
     w->enqueued_at_ns = now_ns;
     w->deadline_ns = deadline_ns;
-    /* append at the tail: the room stays in arrival order */
+    /* always at the tail: the room stays in arrival order, whatever the serving order */
     w->link.prev = s->room.prev;
     w->link.next = &s->room;
     s->room.prev->next = &w->link;
@@ -49,22 +58,12 @@ void pol_sema_cancel(pol_sema_t *s, pol_waiter_t *w)
         unlink_waiter(s, w);
 }
 
-static pol_waiter_t *take_next(pol_sema_t *s, const pol_sema_params_t *p)
-{
-    if (s->queued == 0)
-        return NULL;
-    pol_waiter_t *w = waiter_of(p->lifo ? s->room.prev : s->room.next);
-    unlink_waiter(s, w);
-    return w;
-}
-
 pol_waiter_t *pol_sema_release(pol_sema_t *s, const pol_sema_params_t *p)
 {
     if (s->in_flight == 0) {
         fprintf(stderr, "sluice: BUG: semaphore released with nothing in flight\n");
         abort();
     }
-    ensure_anchor(s);
     if (s->in_flight <= p->limit) {
         pol_waiter_t *w = take_next(s, p);
         if (w != NULL)
@@ -76,7 +75,6 @@ pol_waiter_t *pol_sema_release(pol_sema_t *s, const pol_sema_params_t *p)
 
 pol_waiter_t *pol_sema_grant_next(pol_sema_t *s, const pol_sema_params_t *p)
 {
-    ensure_anchor(s);
     if (s->in_flight >= p->limit)
         return NULL;
     pol_waiter_t *w = take_next(s, p);
@@ -94,4 +92,9 @@ pol_waiter_t *pol_sema_pop_expired(pol_sema_t *s, uint64_t now_ns)
         return NULL;
     unlink_waiter(s, oldest);
     return oldest;
+}
+
+uint64_t pol_sema_next_deadline(const pol_sema_t *s)
+{
+    return s->queued == 0 ? UINT64_MAX : waiter_of(s->room.next)->deadline_ns;
 }

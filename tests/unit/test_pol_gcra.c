@@ -1,9 +1,28 @@
 /* GCRA rate limiter (policies/pol_gcra.c) against a fake clock. */
+#include <stdio.h>
 #include "check.h"
 #include "pol_gcra.h"
 
+#define US 1000ull
 #define MS 1000000ull
 #define S 1000000000ull
+
+static void test_params(void)
+{
+    pol_gcra_params_t p;
+    pol_gcra_params_init(&p, 10, S, 5);
+    CHECK_EQ_U64(p.shift, 0); /* 100 ms: whole ns, no fraction needed */
+    CHECK_EQ_U64(p.interval, 100 * MS);
+    CHECK_EQ_U64(p.tolerance, 400 * MS);
+    pol_gcra_params_init(&p, 3, S, 2);
+    CHECK_EQ_U64(p.shift, 4); /* 333333333.33 ns: sixteenths of a ns */
+    CHECK_EQ_U64(p.interval, 5333333333ull);
+    CHECK_EQ_U64(p.tolerance, 5333333333ull);
+    pol_gcra_params_init(&p, 0, 0, 0); /* nonsense is clamped, never divides by zero */
+    CHECK_EQ_U64(p.count, 1);
+    CHECK_EQ_U64(p.burst, 1);
+    CHECK_EQ_U64(p.interval, 1);
+}
 
 static void test_burst_boundary(void)
 {
@@ -15,47 +34,100 @@ static void test_burst_boundary(void)
     for (int i = 0; i != 5; ++i) {
         CHECK(pol_gcra_take(&b, &p, now, 0, &r) == POL_ADMIT);
         CHECK_EQ_U64(r.remaining, 4 - i);
+        CHECK_EQ_U64(r.reset_ns, (uint64_t)(i + 1) * 100 * MS);
+        CHECK_EQ_U64(r.retry_after_ns, 0);
+        CHECK_EQ_U64(r.wait_ns, 0);
     }
+    uint64_t tat = b.tat;
     CHECK(pol_gcra_take(&b, &p, now, 0, &r) == POL_REJECT);
+    CHECK_EQ_U64(b.tat, tat); /* a reject costs nothing */
     CHECK_EQ_U64(r.retry_after_ns, 100 * MS);
     CHECK_EQ_U64(r.remaining, 0);
     CHECK_EQ_U64(r.limit, 5);
     CHECK_EQ_U64(r.reset_ns, 500 * MS);
+
+    /* burst with a fractional interval: still exactly `burst` at once */
+    for (uint32_t burst = 1; burst <= 50; ++burst) {
+        pol_gcra_params_init(&p, 7, S, burst);
+        pol_gcra_t c = {0};
+        uint32_t admitted = 0;
+        for (uint32_t i = 0; i != burst + 5; ++i)
+            admitted += pol_gcra_take(&c, &p, now, 0, NULL) == POL_ADMIT;
+        CHECK_EQ_U64(admitted, burst);
+    }
 }
 
+/* For each setting, hammer a bucket: every rejection's retry_after is exact to the ns. */
 static void test_retry_after_is_exact(void)
 {
+    static const struct {
+        uint64_t count, period;
+        uint32_t burst;
+    } cases[] = {{3, S, 1}, {10, S, 5}, {7, S, 3}, {1000, 60 * S, 20}, {3, 3600 * S, 2}, {30000, S, 100}, {1, 1, 1}};
+    for (size_t c = 0; c != sizeof(cases) / sizeof(cases[0]); ++c) {
+        pol_gcra_params_t p;
+        pol_gcra_params_init(&p, cases[c].count, cases[c].period, cases[c].burst);
+        pol_gcra_t b = {0};
+        uint64_t now = 50 * S + 12345;
+        pol_gcra_result_t r;
+        int rejects = 0;
+        for (int i = 0; i != 200; ++i) {
+            if (pol_gcra_take(&b, &p, now, 0, &r) == POL_ADMIT)
+                continue;
+            ++rejects;
+            uint64_t retry = r.retry_after_ns;
+            CHECK(retry > 0);
+            CHECK(pol_gcra_take(&b, &p, now + retry - 1, 0, &r) == POL_REJECT);
+            CHECK_EQ_U64(r.retry_after_ns, 1);
+            CHECK(pol_gcra_take(&b, &p, now + retry, 0, &r) == POL_ADMIT);
+            now += retry;
+        }
+        CHECK(rejects > 0);
+    }
+
     pol_gcra_params_t p;
-    pol_gcra_params_init(&p, 3, S, 1); /* 3/s: T = 333333333 ns */
+    pol_gcra_params_init(&p, 3, S, 1); /* 3/s: T = 333333333.33 ns */
     pol_gcra_t b = {0};
     uint64_t now = 50 * S;
     pol_gcra_result_t r;
     CHECK(pol_gcra_take(&b, &p, now, 0, &r) == POL_ADMIT);
     CHECK(pol_gcra_take(&b, &p, now, 0, &r) == POL_REJECT);
-    uint64_t retry = r.retry_after_ns;
-    CHECK_EQ_U64(retry, 333333333);
-    CHECK(pol_gcra_take(&b, &p, now + retry - 1, 0, &r) == POL_REJECT);
-    CHECK_EQ_U64(r.retry_after_ns, 1);
-    CHECK(pol_gcra_take(&b, &p, now + retry, 0, &r) == POL_ADMIT);
+    CHECK_EQ_U64(r.retry_after_ns, 333333334); /* rounded up to the next whole ns */
 }
 
-/* Over 10 s of requests arriving every 100 us, exactly rate*t + burst are admitted. */
-static void test_accuracy_over_ten_seconds(void)
+/* Requests every `step` ns over [0, duration]: returns how many were admitted. */
+static uint64_t admitted_over(uint64_t count, uint64_t period, uint32_t burst, uint64_t step, uint64_t duration)
 {
     pol_gcra_params_t p;
-    pol_gcra_params_init(&p, 100, S, 20);
+    pol_gcra_params_init(&p, count, period, burst);
     pol_gcra_t b = {0};
-    uint64_t start = 7 * S, admitted = 0;
-    for (uint64_t t = 0; t <= 10 * S; t += 100000) /* arrivals over [0, 10 s] */
+    uint64_t start = 7 * S + 333, admitted = 0;
+    for (uint64_t t = 0; t <= duration; t += step)
         admitted += pol_gcra_take(&b, &p, start + t, 0, NULL) == POL_ADMIT;
-    CHECK_EQ_U64(admitted, 100 * 10 + 20);
+    return admitted;
+}
 
-    pol_gcra_params_init(&p, 6000, 60 * S, 1); /* 6000/m = 100/s, burst 1 */
-    b.tat_ns = 0;
-    admitted = 0;
-    for (uint64_t t = 0; t < 10 * S; t += 1 * MS)
-        admitted += pol_gcra_take(&b, &p, start + t, 0, NULL) == POL_ADMIT;
-    CHECK_EQ_U64(admitted, 1000); /* t=0, 10 ms, ..., 9.99 s */
+/* Over 10 s of saturating traffic, exactly rate*t + burst are admitted. */
+static void test_accuracy_over_ten_seconds(void)
+{
+    CHECK_EQ_U64(admitted_over(100, S, 20, 100 * US, 10 * S), 100 * 10 + 20);
+    CHECK_EQ_U64(admitted_over(6000, 60 * S, 1, 1 * MS, 10 * S), 1000 + 1); /* 6000/m = 100/s */
+    /* T not a whole ns. Burst >= 2: with burst 1 there is no slack, and each arrival that comes
+     * after its token was due (1 ms grid vs 333.33 ms) restarts the grid: 30 instead of 31 */
+    CHECK_EQ_U64(admitted_over(3, S, 2, 1 * MS, 10 * S), 30 + 2);
+    CHECK_EQ_U64(admitted_over(3, S, 1, 1 * MS, 10 * S), 30);
+    CHECK_EQ_U64(admitted_over(7, S, 4, 1 * MS, 10 * S), 70 + 4);
+    CHECK_EQ_U64(admitted_over(1000, 60 * S, 10, 1 * MS, 10 * S), 166 + 10);
+    CHECK_EQ_U64(admitted_over(30000, S, 50, 10 * US, 10 * S), 300000 + 50);
+    /* arrivals off the token grid (every 2.333333 ms against a token every 3 ms): burst + the
+     * tokens earned by the last arrival, at 9.998331905 s */
+    CHECK_EQ_U64(admitted_over(1000, 3 * S, 5, 2333333, 10 * S), 3332 + 5);
+
+    /* very high rate (T = 333.33 ns): the sub-ns unit keeps the error far below 1% */
+    uint64_t got = admitted_over(3000000, S, 100, 100, S);
+    double err = ((double)got - (3000000.0 + 100)) / (3000000.0 + 100);
+    printf("3M/s over 1 s: admitted %llu, relative error %.2e\n", (unsigned long long)got, err);
+    CHECK(err >= 0 && err < 1e-4);
 }
 
 static void test_delay_mode(void)
@@ -66,44 +138,131 @@ static void test_delay_mode(void)
     uint64_t now = 3 * S;
     pol_gcra_result_t r;
     CHECK(pol_gcra_take(&b, &p, now, 500 * MS, &r) == POL_ADMIT);
+    CHECK_EQ_U64(r.wait_ns, 0);
     CHECK(pol_gcra_take(&b, &p, now, 500 * MS, &r) == POL_WAIT);
     CHECK_EQ_U64(r.wait_ns, 100 * MS);
+    CHECK_EQ_U64(r.retry_after_ns, 0);
+    CHECK_EQ_U64(r.remaining, 0);
+    CHECK_EQ_U64(r.reset_ns, 200 * MS);
     CHECK(pol_gcra_take(&b, &p, now, 500 * MS, &r) == POL_WAIT);
     CHECK_EQ_U64(r.wait_ns, 200 * MS);
     for (int i = 0; i != 3; ++i)
         CHECK(pol_gcra_take(&b, &p, now, 500 * MS, &r) == POL_WAIT);
-    CHECK_EQ_U64(r.wait_ns, 500 * MS);
+    CHECK_EQ_U64(r.wait_ns, 500 * MS); /* exactly max_delay: still a wait */
     /* the next one would wait 600 ms > max_delay: rejected, state unchanged */
-    uint64_t tat = b.tat_ns;
+    uint64_t tat = b.tat;
     CHECK(pol_gcra_take(&b, &p, now, 500 * MS, &r) == POL_REJECT);
     CHECK_EQ_U64(r.retry_after_ns, 600 * MS);
-    CHECK_EQ_U64(b.tat_ns, tat);
+    CHECK_EQ_U64(r.wait_ns, 0);
+    CHECK_EQ_U64(b.tat, tat);
+    /* max_wait 0 means never wait */
+    CHECK(pol_gcra_take(&b, &p, now, 0, &r) == POL_REJECT);
+    /* the reservations hold: 499 ms later nothing is free, 600 ms later one is */
+    CHECK(pol_gcra_take(&b, &p, now + 599 * MS, 0, &r) == POL_REJECT);
+    CHECK_EQ_U64(r.retry_after_ns, 1 * MS);
+    CHECK(pol_gcra_take(&b, &p, now + 600 * MS, 0, &r) == POL_ADMIT);
+
+    /* delays follow the token grid when the interval is fractional: 3/s, burst 2 */
+    pol_gcra_params_init(&p, 3, S, 2);
+    pol_gcra_t c = {0};
+    CHECK(pol_gcra_take(&c, &p, now, S, &r) == POL_ADMIT);
+    CHECK(pol_gcra_take(&c, &p, now, S, &r) == POL_ADMIT);
+    CHECK(pol_gcra_take(&c, &p, now, S, &r) == POL_WAIT);
+    CHECK_EQ_U64(r.wait_ns, 333333334);
+    CHECK(pol_gcra_take(&c, &p, now, S, &r) == POL_WAIT);
+    CHECK_EQ_U64(r.wait_ns, 666666667);
+    CHECK(pol_gcra_take(&c, &p, now, S, &r) == POL_WAIT);
+    CHECK_EQ_U64(r.wait_ns, S);
+    CHECK(pol_gcra_take(&c, &p, now, S, &r) == POL_REJECT);
+    CHECK_EQ_U64(r.retry_after_ns, 1333333334);
 }
 
-static void test_at_rest_and_remaining(void)
+static void test_remaining_reset_and_at_rest(void)
 {
     pol_gcra_params_t p;
-    pol_gcra_params_init(&p, 2, S, 4);
+    pol_gcra_params_init(&p, 2, S, 4); /* 2/s, burst 4 */
     pol_gcra_t b = {0};
     uint64_t now = 100 * S;
+    pol_gcra_result_t r;
     CHECK(pol_gcra_at_rest(&b, &p, now));
     CHECK_EQ_U64(pol_gcra_remaining(&b, &p, now), 4);
-    CHECK(pol_gcra_take(&b, &p, now, 0, NULL) == POL_ADMIT);
-    CHECK(pol_gcra_take(&b, &p, now, 0, NULL) == POL_ADMIT);
+    CHECK(pol_gcra_peek(&b, &p, now, &r) == POL_ADMIT);
+    CHECK_EQ_U64(r.remaining, 4);
+    CHECK_EQ_U64(r.reset_ns, 0);
+    CHECK_EQ_U64(r.limit, 4);
+    CHECK(pol_gcra_take(&b, &p, now, 0, &r) == POL_ADMIT);
+    CHECK(pol_gcra_take(&b, &p, now, 0, &r) == POL_ADMIT);
+    CHECK_EQ_U64(r.remaining, 2);
+    CHECK_EQ_U64(r.reset_ns, 1 * S);
     CHECK(!pol_gcra_at_rest(&b, &p, now));
     CHECK_EQ_U64(pol_gcra_remaining(&b, &p, now), 2);
+    CHECK_EQ_U64(pol_gcra_remaining(&b, &p, now + 499 * MS), 2);
     CHECK_EQ_U64(pol_gcra_remaining(&b, &p, now + 500 * MS), 3);
-    CHECK(!pol_gcra_at_rest(&b, &p, now + 999 * MS));
-    CHECK(pol_gcra_at_rest(&b, &p, now + 1000 * MS));
+    CHECK(pol_gcra_peek(&b, &p, now + 500 * MS, &r) == POL_ADMIT);
+    CHECK_EQ_U64(r.remaining, 3);
+    CHECK_EQ_U64(r.reset_ns, 500 * MS);
+    CHECK(!pol_gcra_at_rest(&b, &p, now + 1 * S - 1));
+    CHECK(pol_gcra_at_rest(&b, &p, now + 1 * S));
+    CHECK_EQ_U64(pol_gcra_remaining(&b, &p, now + 1 * S), 4);
     CHECK_EQ_U64(pol_gcra_remaining(&b, &p, now + 5 * S), 4);
+
+    /* empty bucket: peek says when, and does not take */
+    for (int i = 0; i != 4; ++i)
+        pol_gcra_take(&b, &p, now + 2 * S, 0, NULL);
+    uint64_t tat = b.tat;
+    CHECK(pol_gcra_peek(&b, &p, now + 2 * S, &r) == POL_REJECT);
+    CHECK_EQ_U64(r.retry_after_ns, 500 * MS);
+    CHECK_EQ_U64(r.remaining, 0);
+    CHECK_EQ_U64(r.reset_ns, 2 * S);
+    CHECK_EQ_U64(b.tat, tat);
+    CHECK(pol_gcra_peek(&b, &p, now + 2 * S, NULL) == POL_REJECT);
+
+    /* fractional interval: reset rounds up to the ns at which the bucket is full */
+    pol_gcra_params_init(&p, 3, S, 2);
+    pol_gcra_t c = {0};
+    pol_gcra_take(&c, &p, now, 0, NULL);
+    CHECK(pol_gcra_take(&c, &p, now, 0, &r) == POL_ADMIT);
+    CHECK_EQ_U64(r.reset_ns, 666666667);
+    CHECK(!pol_gcra_at_rest(&c, &p, now + 666666666));
+    CHECK(pol_gcra_at_rest(&c, &p, now + 666666667));
+    CHECK_EQ_U64(pol_gcra_remaining(&c, &p, now + 333333333), 0);
+    CHECK_EQ_U64(pol_gcra_remaining(&c, &p, now + 333333334), 1);
+}
+
+/* A bucket idle for long is full, not more than full; a late clock start (large now) works. */
+static void test_idle_and_large_times(void)
+{
+    pol_gcra_params_t p;
+    pol_gcra_params_init(&p, 7, S, 3);
+    pol_gcra_t b = {0};
+    uint64_t now = (1ull << 59) + 12345; /* 18 years of uptime */
+    int admitted = 0;
+    for (int i = 0; i != 10; ++i)
+        admitted += pol_gcra_take(&b, &p, now, 0, NULL) == POL_ADMIT;
+    CHECK_EQ_U64(admitted, 3);
+    now += 3600 * S;
+    admitted = 0;
+    for (int i = 0; i != 10; ++i)
+        admitted += pol_gcra_take(&b, &p, now, 0, NULL) == POL_ADMIT;
+    CHECK_EQ_U64(admitted, 3);
+
+    /* a huge max_wait piles reservations up without wrapping */
+    pol_gcra_params_init(&p, 1, 3600 * S, 1);
+    pol_gcra_t c = {0};
+    pol_gcra_result_t r;
+    CHECK(pol_gcra_take(&c, &p, now, UINT64_MAX, &r) == POL_ADMIT);
+    CHECK(pol_gcra_take(&c, &p, now, UINT64_MAX, &r) == POL_WAIT);
+    CHECK_EQ_U64(r.wait_ns, 3600 * S);
 }
 
 int main(void)
 {
+    test_params();
     test_burst_boundary();
     test_retry_after_is_exact();
     test_accuracy_over_ten_seconds();
     test_delay_mode();
-    test_at_rest_and_remaining();
+    test_remaining_reset_and_at_rest();
+    test_idle_and_large_times();
     return CHECK_SUMMARY();
 }
