@@ -63,7 +63,8 @@ typedef struct st_gw_ctx_t {
     h2o_socket_t **listeners;
     size_t num_listeners;
     h2o_socket_t *admin_listener;
-    size_t live_requests; /* gw_request_t not yet disposed: what a drain waits for */
+    size_t live_requests;     /* gw_request_t not yet disposed: what a drain waits for */
+    h2o_linklist_t live_list; /* the same requests (gw_request_t.live_link) */
 
     gw_timer_wheel_t timer_wheel; /* rate-limit delays */
     uint64_t rng_state[2];

@@ -450,6 +450,20 @@ static void on_client_poll(h2o_timeout_entry_t *entry)
     gw_proxy_respond_error(r, 499, "client_gone", "the client closed the connection", 0);
 }
 
+void gw_proxy_shed_waiting(gw_ctx_t *ctx)
+{
+    for (h2o_linklist_t *node = ctx->live_list.next, *next; node != &ctx->live_list; node = next) {
+        next = node->next;
+        gw_request_t *r = H2O_STRUCT_FROM_MEMBER(gw_request_t, live_link, node);
+        if (r->state != GW_REQ_ADMISSION)
+            continue;
+        gw_admission_release(r);
+        gw_request_set_decision(r, GW_ADM_QUEUE_TIMEOUT);
+        r->req->http1_is_persistent = 0;
+        gw_proxy_respond_error(r, 503, "queue_timeout", "the gateway is shutting down", 1);
+    }
+}
+
 /* ---- entry and exit ---- */
 
 static void on_request_dispose(void *data)
@@ -459,6 +473,7 @@ static void on_request_dispose(void *data)
 
     stop_timers(r);
     --r->ctx->live_requests;
+    h2o_linklist_unlink(&r->live_link);
     if (r->state == GW_REQ_ADMISSION && !r->has_decision)
         gw_request_set_decision(r, GW_ADM_CLIENT_GONE);
     abandon(r);
@@ -519,6 +534,7 @@ int gw_proxy_on_req(gw_ctx_t *ctx, h2o_req_t *req)
     r->gen = ctx->gen;
     ++r->gen->refs;
     ++ctx->live_requests;
+    h2o_linklist_insert(&ctx->live_list, &r->live_link);
     set_client_ip(r);
     set_request_id(r);
     ssize_t xff = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, -1);

@@ -54,6 +54,7 @@ typedef struct st_gw_request_t {
     h2o_timeout_entry_t flush_head;
 
     void *admission; /* gw_admission's per-request state, in the same pool */
+    h2o_linklist_t live_link;
 } gw_request_t;
 
 /* The h2o handler of the public listener. */
@@ -65,6 +66,9 @@ void gw_proxy_start_upstream(gw_request_t *r);
 /* Answers with sluice's JSON error (DESIGN.md) and records the admission decision if any.
  * `retry_after_s` > 0 adds Retry-After. Safe only before a response was started. */
 void gw_proxy_respond_error(gw_request_t *r, int status, const char *code, const char *message, uint64_t retry_after_s);
+
+/* End of a drain: every request still waiting for admission gets 503 (`queue_timeout`). */
+void gw_proxy_shed_waiting(gw_ctx_t *ctx);
 
 /* Records what admission decided for the metrics and the access log (the last call wins). */
 void gw_request_set_decision(gw_request_t *r, gw_admission_decision_t decision);

@@ -203,6 +203,7 @@ int gw_ctx_init(gw_ctx_t *ctx, h2o_evloop_t *loop, cfg_config_t *config, const c
     ctx->loop = loop;
     ctx->config_path = config_path;
     ctx->access_log = stdout;
+    h2o_linklist_init_anchor(&ctx->live_list);
     if (getrandom(ctx->rng_state, sizeof(ctx->rng_state), 0) != sizeof(ctx->rng_state))
         ctx->rng_state[0] = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32, ctx->rng_state[1] = gw_now_ns() | 1;
 

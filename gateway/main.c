@@ -9,6 +9,7 @@
 #include <string.h>
 #include "h2o.h"
 #include "cfg_config.h"
+#include "gw_request.h"
 #include "gw_server.h"
 
 #ifndef SLUICE_VERSION
@@ -107,6 +108,10 @@ static int run(gw_ctx_t *ctx)
             break;
         if (elapsed_ms >= config->drain_delay_ms + config->shutdown_timeout_ms) {
             fprintf(stderr, "sluice: shutdown_timeout reached with %zu request(s) in progress\n", ctx->live_requests);
+            /* those still waiting for admission get a real answer, not a cut connection */
+            gw_proxy_shed_waiting(ctx);
+            for (int i = 0; i != 4; ++i)
+                h2o_evloop_run(ctx->loop, 25);
             break;
         }
     }

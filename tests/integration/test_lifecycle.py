@@ -111,3 +111,27 @@ def test_drain_lets_requests_finish_while_readyz_says_503(backend, start_sluice)
         assert slow.result().status_code == 200
     assert s.proc.wait(15) == 0
     assert "stopped" in s.stderr_text()
+
+
+def test_waiters_still_queued_when_shutdown_timeout_ends_get_503(backend, start_sluice):
+    s = start_sluice(
+        BASE.replace("drain_delay: 0ms", "drain_delay: 0ms\nshutdown_timeout: 1s")
+        + "  - {{name: r, upstream: app, timeout: 30s, concurrency: {{limit: 1, queue: {{size: 4, timeout: 20s}}}}}}\n",
+        upstream=backend.address,
+    )
+    with ThreadPoolExecutor(2) as pool:
+        holder = pool.submit(requests.get, s.url + "/slow?ms=8000", timeout=15)
+        wait_until(lambda: backend.stats()["in_flight"] == 1, what="holder in flight")
+        waiter = pool.submit(requests.get, s.url + "/hello", timeout=15)
+        wait_until(lambda: s.metric("sluice_queue_depth", route="r") == 1, what="waiter queued")
+        started = time.monotonic()
+        s.proc.send_signal(signal.SIGTERM)
+        r = waiter.result()
+        assert r.status_code == 503 and r.json()["error"]["code"] == "queue_timeout"
+        assert time.monotonic() - started < 5
+        try:
+            holder.result()
+        except requests.RequestException:
+            pass  # cut at exit: it outlived shutdown_timeout
+    assert s.proc.wait(10) == 0
+    assert "shutdown_timeout reached" in s.stderr_text()
