@@ -6,8 +6,10 @@
  * none is free, a new key needs an at-rest victim found by the clock hand.
  *
  * Invariants:
- * - an entry is `live` iff it is in exactly one chain; otherwise it is on the free list or
- *   beyond num_entries.
+ * - entries below num_entries are initialized (at least `live`); those beyond are raw memory
+ *   (chunks are not zeroed) and are never read.
+ * - an entry below num_entries is `live` iff it is in exactly one chain; otherwise it is on the
+ *   free list, or it is the one being filled by pol_keyed_get.
  * - count == number of live entries <= num_entries <= max_keys.
  * - the index is grown (load <= 1) before a new entry is marked live, so a rebuild never sees
  *   a half-made entry.
@@ -244,6 +246,7 @@ static uint32_t find_place(pol_keyed_t *t, uint64_t now_ns)
                 pol_out_of_memory();
             ++t->num_chunks;
         }
+        entry_at(t, t->num_entries)->live = 0; /* chunks are not zeroed: grow_index reads `live` up to num_entries */
         return t->num_entries++;
     }
     for (int scanned = 0; scanned != POL_KEYED_EVICT_SCAN && t->num_entries != 0; ++scanned) {

@@ -68,7 +68,7 @@ void *pol_keyed_find(const pol_keyed_t *t, const char *key, size_t len);
  * 1 when dropped (the pointer is then invalid), 0 otherwise (shared values are never dropped). */
 int pol_keyed_remove_if_at_rest(pol_keyed_t *t, void *value, uint64_t now_ns);
 
-/* The shared values (always present). */
+/* The shared values: always present, owned by the table, never dropped. */
 void *pol_keyed_missing(const pol_keyed_t *t);
 void *pol_keyed_overflow(const pol_keyed_t *t);
 
