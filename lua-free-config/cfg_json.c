@@ -1,7 +1,7 @@
 /*
- * The effective config as JSON, for the admin API's GET /config: every default filled in,
- * durations and sizes in the file's own syntax ("500ms", "10MiB" as bytes), the Redis password
- * replaced by "<redacted>".
+ * The effective config as JSON, for the admin API's GET /config: the keys of the YAML file, every
+ * default filled in, durations as strings in the file's syntax ("500ms", "5s"), max_body in bytes,
+ * rates as "100/s", absent optional values as null, the Redis password replaced by "<redacted>".
  */
 #include "cfg_config.h"
 
@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "cfg_mem.h"
 #include "cfg_units.h"
 
 typedef struct st_out_t {
@@ -25,18 +26,33 @@ static void put(out_t *o, const char *fmt, ...)
         int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
         va_end(ap);
         if (n < 0)
-            abort();
+            abort(); /* only a bad format string gets here: a programming error */
         if ((size_t)n < o->cap - o->len) {
             o->len += (size_t)n;
             return;
         }
         o->cap = o->cap * 2 + (size_t)n;
-        if ((o->p = realloc(o->p, o->cap)) == NULL)
-            abort();
+        o->p = cfg_xrealloc(o->p, o->cap);
     }
 }
 
-/* A JSON string (with quotes), or null. */
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlongs, no surrogates), or 0. */
+static size_t utf8_len(const unsigned char *p)
+{
+    if (p[0] < 0x80)
+        return 1;
+    size_t n = p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : p[0] >= 0xe0 && p[0] <= 0xef ? 3 : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
+    for (size_t i = 1; i < n; ++i)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) || (p[0] == 0xf0 && p[1] < 0x90) ||
+        (p[0] == 0xf4 && p[1] > 0x8f))
+        return 0;
+    return n;
+}
+
+/* A JSON string (with quotes), or null. The file is UTF-8 (libyaml checks), but a ${VAR} value can
+ * hold any bytes: those that are not UTF-8 become U+FFFD so the output stays valid JSON. */
 static void str(out_t *o, const char *s)
 {
     if (s == NULL) {
@@ -44,13 +60,19 @@ static void str(out_t *o, const char *s)
         return;
     }
     put(o, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; ++p) {
-        if (*p == '"' || *p == '\\')
-            put(o, "\\%c", *p);
-        else if (*p < 0x20)
-            put(o, "\\u%04x", *p);
-        else
-            put(o, "%c", *p);
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0';) {
+        size_t n = utf8_len(p);
+        if (n == 0) {
+            put(o, "\\ufffd");
+            ++p;
+        } else if (*p == '"' || *p == '\\') {
+            put(o, "\\%c", *p++);
+        } else if (*p < 0x20) {
+            put(o, "\\u%04x", *p++);
+        } else {
+            put(o, "%.*s", (int)n, (const char *)p);
+            p += n;
+        }
     }
     put(o, "\"");
 }
@@ -133,9 +155,7 @@ static void route_json(out_t *o, const cfg_config_t *c, const cfg_route_t *r)
 char *cfg_to_json(const cfg_config_t *c)
 {
     static const char *const on_error[] = {"local", "allow", "deny"};
-    out_t o = {malloc(4096), 0, 4096};
-    if (o.p == NULL)
-        abort();
+    out_t o = {cfg_xrealloc(NULL, 4096), 0, 4096};
     put(&o, "{\"listen\":[");
     for (size_t i = 0; i != c->num_listen; ++i) {
         put(&o, i ? "," : "");

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
+#include "cfg_mem.h"
 #include "cfg_units.h"
 
 typedef struct st_loader_t {
@@ -25,40 +26,24 @@ typedef struct st_loader_t {
     int has_redis_block;
 } loader_t;
 
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n != 0 ? n : 1, size);
-    if (p == NULL) {
-        fprintf(stderr, "sluice: out of memory\n");
-        abort();
-    }
-    return p;
-}
-
 static void add_error(cfg_errors_t *errors, char *msg)
 {
-    errors->items = realloc(errors->items, (errors->count + 1) * sizeof(*errors->items));
-    if (errors->items == NULL) {
-        fprintf(stderr, "sluice: out of memory\n");
-        abort();
-    }
+    errors->items = cfg_xrealloc(errors->items, (errors->count + 1) * sizeof(*errors->items));
     errors->items[errors->count++] = msg;
 }
 
 static void error_at(loader_t *l, yaml_node_t *node, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void error_at(loader_t *l, yaml_node_t *node, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    char *msg = cfg_xvasprintf(fmt, ap);
     va_end(ap);
-    char *line;
+    /* libyaml counts from 0; editors and compilers count from 1 */
     unsigned long ln = node != NULL ? (unsigned long)node->start_mark.line + 1 : 1;
     unsigned long col = node != NULL ? (unsigned long)node->start_mark.column + 1 : 1;
-    if (asprintf(&line, "%s:%lu:%lu: %s", l->source, ln, col, msg) < 0)
-        abort();
-    add_error(l->errors, line);
+    add_error(l->errors, cfg_xasprintf("%s:%lu:%lu: %s", l->source, ln, col, msg));
+    free(msg);
     ++l->num_errors;
 }
 
@@ -71,6 +56,9 @@ static const char *type_name(yaml_node_t *node)
 {
     switch (node->type) {
     case YAML_SCALAR_NODE:
+        /* `client:` with nothing after it is a null, not the text "" */
+        if (node->data.scalar.length == 0 && node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+            return "an empty value";
         return "a scalar";
     case YAML_SEQUENCE_NODE:
         return "a list";
@@ -95,7 +83,7 @@ static int expect(loader_t *l, yaml_node_t *node, yaml_node_type_t type, const c
 static char *expand(loader_t *l, yaml_node_t *node, const char *raw)
 {
     size_t cap = strlen(raw) + 1, len = 0;
-    char *out = xcalloc(1, cap);
+    char *out = cfg_xcalloc(1, cap);
     for (const char *p = raw; *p != '\0';) {
         const char *piece = p;
         size_t piece_len = 1;
@@ -103,26 +91,30 @@ static char *expand(loader_t *l, yaml_node_t *node, const char *raw)
             p += 2;
         } else if (p[0] == '$' && p[1] == '{') {
             const char *end = strchr(p + 2, '}');
-            if (end == NULL || end == p + 2) {
-                error_at(l, node, "unterminated or empty ${...} in \"%s\"", raw);
+            if (end == NULL) {
+                error_at(l, node, "unterminated ${ in \"%s\" (write $$ for a literal $)", raw);
                 free(out);
                 return NULL;
             }
-            char name[256];
+            /* shell rules, so that whatever the file names can actually be exported */
             size_t n = (size_t)(end - p - 2);
-            if (n >= sizeof(name)) {
-                error_at(l, node, "environment variable name too long");
+            int ok = n != 0 && !isdigit((unsigned char)p[2]);
+            for (size_t i = 0; ok && i != n; ++i)
+                ok = isalnum((unsigned char)p[2 + i]) || p[2 + i] == '_';
+            if (!ok) {
+                error_at(l, node, "bad environment variable name \"${%.*s}\": expected [A-Za-z_][A-Za-z0-9_]*", (int)n, p + 2);
                 free(out);
                 return NULL;
             }
-            memcpy(name, p + 2, n);
-            name[n] = '\0';
+            char *name = cfg_xstrndup(p + 2, n);
             piece = getenv(name);
             if (piece == NULL) {
                 error_at(l, node, "environment variable \"%s\" is not set", name);
+                free(name);
                 free(out);
                 return NULL;
             }
+            free(name);
             piece_len = strlen(piece);
             p = end + 1;
         } else {
@@ -130,9 +122,7 @@ static char *expand(loader_t *l, yaml_node_t *node, const char *raw)
         }
         if (len + piece_len + 1 > cap) {
             cap = (len + piece_len + 1) * 2;
-            out = realloc(out, cap);
-            if (out == NULL)
-                abort();
+            out = cfg_xrealloc(out, cap);
         }
         memcpy(out + len, piece, piece_len);
         len += piece_len;
@@ -277,13 +267,49 @@ static char *name_value(loader_t *l, yaml_node_t *node, const char *what)
     return s;
 }
 
-#define FOREACH_PAIR(l, map, k, v)                                                                                                 \
-    for (yaml_node_pair_t *pair_ = (map)->data.mapping.pairs.start; pair_ < (map)->data.mapping.pairs.top; ++pair_)                \
-        for (yaml_node_t *k = node_of(l, pair_->key), *v = node_of(l, pair_->value), *once_ = k; once_ != NULL; once_ = NULL)
-
 static const char *key_text(yaml_node_t *k)
 {
     return k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "";
+}
+
+/* The earlier pair of `map` whose scalar key equals that of `pair`, or NULL. */
+static yaml_node_pair_t *earlier_pair(loader_t *l, yaml_node_t *map, yaml_node_pair_t *pair)
+{
+    yaml_node_t *k = node_of(l, pair->key);
+    if (k->type != YAML_SCALAR_NODE)
+        return NULL;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < pair; ++p) {
+        yaml_node_t *pk = node_of(l, p->key);
+        if (pk->type == YAML_SCALAR_NODE && strcmp(key_text(pk), key_text(k)) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+/* Visits each pair of a mapping, skipping a key already seen in it: libyaml keeps repeated keys,
+ * and the parsers size their arrays for one occurrence of each. mapping() reports the repeat.
+ * The hidden loop variables take the line number so that nested loops do not shadow each other. */
+#define FOREACH_PAIR(l, map, k, v) FOREACH_PAIR_(l, map, k, v, CONCAT(pair_, __LINE__), CONCAT(once_, __LINE__))
+#define FOREACH_PAIR_(l, map, k, v, pair, once)                                                                                    \
+    for (yaml_node_pair_t *pair = (map)->data.mapping.pairs.start; pair < (map)->data.mapping.pairs.top; ++pair)                   \
+        if (earlier_pair(l, map, pair) == NULL)                                                                                    \
+            for (yaml_node_t *k = node_of(l, pair->key), *v = node_of(l, pair->value), *once = k; once != NULL; once = NULL)
+#define CONCAT(a, b) CONCAT_(a, b)
+#define CONCAT_(a, b) a##b
+
+/* Checks that `node` is a mapping and that no key appears twice in it (YAML requires unique keys,
+ * and a second `timeout:` pasted further down would otherwise silently win). */
+static int mapping(loader_t *l, yaml_node_t *node, const char *what)
+{
+    if (expect(l, node, YAML_MAPPING_NODE, what) != 0)
+        return -1;
+    for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; ++p) {
+        yaml_node_pair_t *first = earlier_pair(l, node, p);
+        if (first != NULL)
+            error_at(l, node_of(l, p->key), "duplicate key \"%s\" in %s (first at line %lu)", key_text(node_of(l, p->key)), what,
+                     (unsigned long)node_of(l, first->key)->start_mark.line + 1);
+    }
+    return 0;
 }
 
 static int key_is(yaml_node_t *k, const char *name)
@@ -303,7 +329,7 @@ static void unknown_key(loader_t *l, yaml_node_t *k, const char *where)
 
 static void parse_client(loader_t *l, yaml_node_t *map, cfg_client_t *c)
 {
-    if (expect(l, map, YAML_MAPPING_NODE, "client") != 0)
+    if (mapping(l, map, "client") != 0)
         return;
     FOREACH_PAIR(l, map, k, v)
     {
@@ -317,7 +343,7 @@ static void parse_client(loader_t *l, yaml_node_t *map, cfg_client_t *c)
             if (expect(l, v, YAML_SEQUENCE_NODE, "client.trusted_proxies") != 0)
                 continue;
             size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-            c->trusted_proxies = xcalloc(n, sizeof(*c->trusted_proxies));
+            c->trusted_proxies = cfg_xcalloc(n, sizeof(*c->trusted_proxies));
             for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; ++it) {
                 yaml_node_t *item = node_of(l, *it);
                 char *s = scalar(l, item, "client.trusted_proxies entry");
@@ -343,7 +369,7 @@ static void parse_redis(loader_t *l, yaml_node_t *map, cfg_redis_t *r)
 {
     static const char *const on_error[] = {"local", "allow", "deny", NULL};
     int has_address = 0;
-    if (expect(l, map, YAML_MAPPING_NODE, "redis") != 0)
+    if (mapping(l, map, "redis") != 0)
         return;
     r->enabled = 1;
     FOREACH_PAIR(l, map, k, v)
@@ -385,7 +411,7 @@ static void parse_upstream(loader_t *l, yaml_node_t *name, yaml_node_t *map, cfg
     u->read_timeout_ms = 30000;
     u->keepalive = 64;
     u->max_connections = 256;
-    if (expect(l, map, YAML_MAPPING_NODE, "upstream") != 0)
+    if (mapping(l, map, "upstream") != 0)
         return;
     int has_address = 0;
     FOREACH_PAIR(l, map, k, v)
@@ -423,7 +449,7 @@ static void check_scope(loader_t *l, yaml_node_t *node, cfg_scope_t scope)
 static void parse_queue(loader_t *l, yaml_node_t *map, cfg_concurrency_t *c)
 {
     static const char *const orders[] = {"fifo", "lifo", NULL};
-    if (expect(l, map, YAML_MAPPING_NODE, "concurrency.queue") != 0)
+    if (mapping(l, map, "concurrency.queue") != 0)
         return;
     FOREACH_PAIR(l, map, k, v)
     {
@@ -446,7 +472,7 @@ static void parse_concurrency(loader_t *l, yaml_node_t *map, cfg_concurrency_t *
     c->enabled = 1;
     c->max_keys = 100000;
     c->queue_timeout_ms = 1000;
-    if (expect(l, map, YAML_MAPPING_NODE, "concurrency") != 0)
+    if (mapping(l, map, "concurrency") != 0)
         return;
     int has_limit = 0;
     yaml_node_t *scope_node = NULL;
@@ -482,7 +508,7 @@ static void parse_rate_limit(loader_t *l, yaml_node_t *map, cfg_rate_limit_t *r)
     r->burst = 1;
     r->max_delay_ms = 500;
     r->max_keys = 100000;
-    if (expect(l, map, YAML_MAPPING_NODE, "rate limit") != 0)
+    if (mapping(l, map, "rate limit") != 0)
         return;
     int has_rate = 0, has_name = 0;
     yaml_node_t *scope_node = NULL;
@@ -539,7 +565,7 @@ static int is_known_method(const char *m)
 
 static void parse_match(loader_t *l, yaml_node_t *map, cfg_route_t *r)
 {
-    if (expect(l, map, YAML_MAPPING_NODE, "match") != 0)
+    if (mapping(l, map, "match") != 0)
         return;
     yaml_node_t *path_node = NULL, *prefix_node = NULL;
     FOREACH_PAIR(l, map, k, v)
@@ -565,7 +591,12 @@ static void parse_match(loader_t *l, yaml_node_t *map, cfg_route_t *r)
             if (expect(l, v, YAML_SEQUENCE_NODE, "match.methods") != 0)
                 continue;
             size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-            r->methods = xcalloc(n, sizeof(*r->methods));
+            if (n == 0) {
+                /* an empty list reads like "no method", yet would mean "any method" */
+                error_at(l, v, "match.methods: empty list; omit the key to match any method");
+                continue;
+            }
+            r->methods = cfg_xcalloc(n, sizeof(*r->methods));
             for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; ++it) {
                 yaml_node_t *item = node_of(l, *it);
                 char *s = scalar(l, item, "method");
@@ -586,10 +617,10 @@ static void parse_match(loader_t *l, yaml_node_t *map, cfg_route_t *r)
             for (char *p = r->host; p != NULL && *p != '\0'; ++p)
                 *p = (char)tolower((unsigned char)*p);
         } else if (key_is(k, "headers")) {
-            if (expect(l, v, YAML_MAPPING_NODE, "match.headers") != 0)
+            if (mapping(l, v, "match.headers") != 0)
                 continue;
             size_t n = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
-            r->headers = xcalloc(n, sizeof(*r->headers));
+            r->headers = cfg_xcalloc(n, sizeof(*r->headers));
             FOREACH_PAIR(l, v, hk, hv)
             {
                 char *name = scalar(l, hk, "header name"), *value = scalar(l, hv, "header value");
@@ -598,8 +629,24 @@ static void parse_match(loader_t *l, yaml_node_t *map, cfg_route_t *r)
                     free(value);
                     continue;
                 }
+                if (!cfg_is_token(name)) {
+                    error_at(l, hk, "match.headers: bad header name \"%s\"", name);
+                    free(name);
+                    free(value);
+                    continue;
+                }
                 for (char *p = name; *p != '\0'; ++p)
                     *p = (char)tolower((unsigned char)*p);
+                /* exact repeats are caught as duplicate keys; X-A and x-a are the same header too */
+                size_t j;
+                for (j = 0; j != r->num_headers && strcmp(r->headers[j].name, name) != 0; ++j)
+                    ;
+                if (j != r->num_headers) {
+                    error_at(l, hk, "match.headers: header \"%s\" given twice", name);
+                    free(name);
+                    free(value);
+                    continue;
+                }
                 r->headers[r->num_headers++] = (cfg_header_match_t){name, value};
             }
         } else {
@@ -610,10 +657,16 @@ static void parse_match(loader_t *l, yaml_node_t *map, cfg_route_t *r)
         error_at(l, prefix_node, "match: path and path_prefix are exclusive; use one");
 }
 
-static void parse_route(loader_t *l, yaml_node_t *map, cfg_route_t *r, const cfg_config_t *c)
+/* How messages name a route: by its name, or by its position when the name is missing or bad. */
+static char *route_label(const cfg_route_t *r, size_t index)
+{
+    return r->name != NULL ? cfg_xasprintf("route \"%s\"", r->name) : cfg_xasprintf("route #%zu", index + 1);
+}
+
+static void parse_route(loader_t *l, yaml_node_t *map, cfg_route_t *r, size_t index, const cfg_config_t *c)
 {
     r->timeout_ms = 30000;
-    if (expect(l, map, YAML_MAPPING_NODE, "route") != 0)
+    if (mapping(l, map, "route") != 0)
         return;
     yaml_node_t *upstream_node = NULL;
     char *upstream_name = NULL;
@@ -638,7 +691,7 @@ static void parse_route(loader_t *l, yaml_node_t *map, cfg_route_t *r, const cfg
             if (expect(l, v, YAML_SEQUENCE_NODE, "rate_limits") != 0)
                 continue;
             size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-            r->rate_limits = xcalloc(n, sizeof(*r->rate_limits));
+            r->rate_limits = cfg_xcalloc(n, sizeof(*r->rate_limits));
             for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; ++it) {
                 yaml_node_t *item = node_of(l, *it);
                 cfg_rate_limit_t *rl = &r->rate_limits[r->num_rate_limits++];
@@ -648,7 +701,7 @@ static void parse_route(loader_t *l, yaml_node_t *map, cfg_route_t *r, const cfg
                         error_at(l, item, "duplicate rate limit name \"%s\" in route", rl->name);
             }
         } else if (key_is(k, "errors")) {
-            if (expect(l, v, YAML_MAPPING_NODE, "errors") != 0)
+            if (mapping(l, v, "errors") != 0)
                 continue;
             FOREACH_PAIR(l, v, ek, ev)
             {
@@ -661,20 +714,22 @@ static void parse_route(loader_t *l, yaml_node_t *map, cfg_route_t *r, const cfg
             unknown_key(l, k, "route");
         }
     }
+    char *label = route_label(r, index);
     if (!has_name)
-        error_at(l, map, "route: missing required key \"name\"");
+        error_at(l, map, "%s: missing required key \"name\"", label);
     if (upstream_node == NULL) {
-        error_at(l, map, "route \"%s\": missing required key \"upstream\"", r->name ? r->name : "");
+        error_at(l, map, "%s: missing required key \"upstream\"", label);
     } else if (upstream_name != NULL) {
         size_t i;
         for (i = 0; i != c->num_upstreams; ++i)
             if (c->upstreams[i].name != NULL && strcmp(c->upstreams[i].name, upstream_name) == 0)
                 break;
         if (i == c->num_upstreams)
-            error_at(l, upstream_node, "route \"%s\": unknown upstream \"%s\"", r->name ? r->name : "", upstream_name);
+            error_at(l, upstream_node, "%s: unknown upstream \"%s\"", label, upstream_name);
         else
             r->upstream = i;
     }
+    free(label);
     free(upstream_name);
 }
 
@@ -682,14 +737,14 @@ static void set_default_address(cfg_address_t *a, const char *text)
 {
     const char *why;
     if (cfg_parse_address(text, a, &why) != 0)
-        abort();
-    a->text = strdup(text);
+        abort(); /* the built-in defaults are valid addresses */
+    a->text = cfg_xstrdup(text);
 }
 
 static void parse_listen(loader_t *l, yaml_node_t *v, cfg_config_t *c)
 {
     if (v->type == YAML_SCALAR_NODE) {
-        c->listen = xcalloc(1, sizeof(*c->listen));
+        c->listen = cfg_xcalloc(1, sizeof(*c->listen));
         address(l, v, "listen", &c->listen[0]);
         c->num_listen = c->listen[0].host != NULL ? 1 : 0;
         return;
@@ -701,7 +756,7 @@ static void parse_listen(loader_t *l, yaml_node_t *v, cfg_config_t *c)
         error_at(l, v, "listen: needs at least one address");
         return;
     }
-    c->listen = xcalloc(n, sizeof(*c->listen));
+    c->listen = cfg_xcalloc(n, sizeof(*c->listen));
     for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; ++it) {
         address(l, node_of(l, *it), "listen", &c->listen[c->num_listen]);
         if (c->listen[c->num_listen].host != NULL)
@@ -725,18 +780,21 @@ static void parse_root(loader_t *l, yaml_node_t *root, cfg_config_t *c)
     yaml_node_t *redis = find_key(l, root, "redis");
     l->has_redis_block = redis != NULL;
     c->redis.timeout_ms = 25;
-    c->redis.prefix = strdup("sluice:");
+    c->redis.prefix = cfg_xstrdup("sluice:");
     c->redis.instances = 1;
     if (redis != NULL)
         parse_redis(l, redis, &c->redis);
     yaml_node_t *ups = find_key(l, root, "upstreams");
-    if (ups != NULL && expect(l, ups, YAML_MAPPING_NODE, "upstreams") == 0) {
+    if (ups != NULL && mapping(l, ups, "upstreams") == 0) {
         size_t n = (size_t)(ups->data.mapping.pairs.top - ups->data.mapping.pairs.start);
-        c->upstreams = xcalloc(n, sizeof(*c->upstreams));
+        if (n == 0)
+            error_at(l, ups, "no upstreams: at least one upstream is needed");
+        c->upstreams = cfg_xcalloc(n, sizeof(*c->upstreams));
         FOREACH_PAIR(l, ups, k, v)
         {
             cfg_upstream_t *u = &c->upstreams[c->num_upstreams++];
             parse_upstream(l, k, v, u);
+            /* identical keys were reported by mapping(); this catches two keys that ${VAR} made equal */
             for (size_t j = 0; u->name != NULL && j + 1 < c->num_upstreams; ++j)
                 if (c->upstreams[j].name != NULL && strcmp(c->upstreams[j].name, u->name) == 0)
                     error_at(l, k, "duplicate upstream name \"%s\"", u->name);
@@ -761,11 +819,11 @@ static void parse_root(loader_t *l, yaml_node_t *root, cfg_config_t *c)
             size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
             if (n == 0)
                 error_at(l, v, "no routes: at least one route is needed");
-            c->routes = xcalloc(n, sizeof(*c->routes));
+            c->routes = cfg_xcalloc(n, sizeof(*c->routes));
             for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; ++it) {
                 yaml_node_t *item = node_of(l, *it);
                 cfg_route_t *r = &c->routes[c->num_routes++];
-                parse_route(l, item, r, c);
+                parse_route(l, item, r, c->num_routes - 1, c);
                 for (size_t j = 0; r->name != NULL && j + 1 < c->num_routes; ++j)
                     if (c->routes[j].name != NULL && strcmp(c->routes[j].name, r->name) == 0)
                         error_at(l, item, "duplicate route name \"%s\"", r->name);
@@ -790,50 +848,73 @@ static void set_defaults(cfg_config_t *c)
     c->client.max_body = 10 * 1024 * 1024;
 }
 
+static void syntax_error(loader_t *l, const yaml_parser_t *parser)
+{
+    /* scanner and parser errors carry a mark; reader errors (bad UTF-8) only a byte offset */
+    unsigned long line = (unsigned long)parser->problem_mark.line + 1, col = (unsigned long)parser->problem_mark.column + 1;
+    const char *sep = parser->context != NULL ? " " : "";
+    add_error(l->errors, cfg_xasprintf("%s:%lu:%lu: YAML syntax error: %s%s%s", l->source, line, col,
+                                       parser->problem != NULL ? parser->problem : "unknown", sep,
+                                       parser->context != NULL ? parser->context : ""));
+    ++l->num_errors;
+}
+
+/* A second document in the stream would be ignored by everything below; say so instead. */
+static void check_single_document(loader_t *l, yaml_parser_t *parser)
+{
+    yaml_document_t extra;
+    if (!yaml_parser_load(parser, &extra)) {
+        syntax_error(l, parser);
+        return;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&extra);
+    if (root != NULL)
+        error_at(l, root, "a second YAML document (after ---): the file must hold exactly one");
+    yaml_document_delete(&extra);
+}
+
 cfg_config_t *cfg_load_string(const char *yaml, size_t len, const char *source_name, cfg_errors_t *errors)
 {
     loader_t l = {.source = source_name, .errors = errors};
     yaml_parser_t parser;
-    cfg_config_t *c = xcalloc(1, sizeof(*c));
-    c->source = strdup(source_name);
-    set_defaults(c);
 
-    yaml_parser_initialize(&parser);
+    if (!yaml_parser_initialize(&parser))
+        cfg_out_of_memory();
     yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
     if (!yaml_parser_load(&parser, &l.doc)) {
-        char *msg;
-        if (asprintf(&msg, "%s:%lu:%lu: YAML syntax error: %s%s%s", source_name, (unsigned long)parser.problem_mark.line + 1,
-                     (unsigned long)parser.problem_mark.column + 1, parser.problem ? parser.problem : "unknown",
-                     parser.context ? " " : "", parser.context ? parser.context : "") < 0)
-            abort();
-        add_error(errors, msg);
+        /* libyaml stops at the first syntax error: nothing after it has a tree to check */
+        syntax_error(&l, &parser);
         yaml_parser_delete(&parser);
-        cfg_free(c);
         return NULL;
     }
+    check_single_document(&l, &parser);
     yaml_parser_delete(&parser);
 
+    cfg_config_t *c = cfg_xcalloc(1, sizeof(*c));
+    c->source = cfg_xstrdup(source_name);
+    set_defaults(c);
     yaml_node_t *root = yaml_document_get_root_node(&l.doc);
     if (root == NULL || (root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) {
         error_at(&l, NULL, "the file is empty: it needs at least upstreams: and routes:");
     } else if (root->type != YAML_MAPPING_NODE) {
         error_at(&l, root, "the top level must be a mapping, got %s", type_name(root));
     } else {
+        mapping(&l, root, "the top level");
         parse_root(&l, root, c);
     }
     yaml_document_delete(&l.doc);
 
-    if (c->num_listen == 0 && l.num_errors == 0) {
-        c->listen = xcalloc(1, sizeof(*c->listen));
-        set_default_address(&c->listen[0], "0.0.0.0:8080");
-        c->num_listen = 1;
-    }
-    if (c->admin.host == NULL && l.num_errors == 0)
-        set_default_address(&c->admin, "127.0.0.1:9901");
     if (l.num_errors != 0) {
         cfg_free(c);
         return NULL;
     }
+    if (c->num_listen == 0) {
+        c->listen = cfg_xcalloc(1, sizeof(*c->listen));
+        set_default_address(&c->listen[0], "0.0.0.0:8080");
+        c->num_listen = 1;
+    }
+    if (c->admin.host == NULL)
+        set_default_address(&c->admin, "127.0.0.1:9901");
     return c;
 }
 
@@ -841,10 +922,7 @@ cfg_config_t *cfg_load_file(const char *path, cfg_errors_t *errors)
 {
     FILE *fp = fopen(path, "rb");
     if (fp == NULL) {
-        char *msg;
-        if (asprintf(&msg, "%s: cannot open: %s", path, strerror(errno)) < 0)
-            abort();
-        add_error(errors, msg);
+        add_error(errors, cfg_xasprintf("%s: cannot open: %s", path, strerror(errno)));
         return NULL;
     }
     char *buf = NULL;
@@ -852,14 +930,19 @@ cfg_config_t *cfg_load_file(const char *path, cfg_errors_t *errors)
     do {
         if (len + 65536 > cap) {
             cap = (len + 65536) * 2;
-            if ((buf = realloc(buf, cap)) == NULL)
-                abort();
+            buf = cfg_xrealloc(buf, cap);
         }
         n = fread(buf + len, 1, cap - len, fp);
         len += n;
     } while (n != 0);
+    /* fopen() succeeds on a directory; only the read says EISDIR */
+    int failed = ferror(fp), err = errno;
     fclose(fp);
-    cfg_config_t *c = cfg_load_string(buf, len, path, errors);
+    cfg_config_t *c = NULL;
+    if (failed)
+        add_error(errors, cfg_xasprintf("%s: cannot read: %s", path, strerror(err)));
+    else
+        c = cfg_load_string(buf, len, path, errors);
     free(buf);
     return c;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include "cfg_mem.h"
 
 /* Reads leading decimal digits; returns the number of digits (0 if none or on overflow). */
 static size_t read_digits(const char *s, uint64_t *out)
@@ -123,7 +124,7 @@ int cfg_parse_address(const char *s, cfg_address_t *out, const char **why)
             return -1;
         }
         out->kind = CFG_ADDR_UNIX;
-        out->host = strdup(s + 5);
+        out->host = cfg_xstrdup(s + 5);
         out->port = 0;
         return 0;
     }
@@ -157,7 +158,11 @@ int cfg_parse_address(const char *s, cfg_address_t *out, const char **why)
             return -1;
         }
         host_len = (size_t)(colon - s);
-        if (host_len == 0 || memchr(s, ':', host_len) != NULL) {
+        if (host_len == 0) {
+            *why = "missing host (write 0.0.0.0:PORT or [::]:PORT for every interface)";
+            return -1;
+        }
+        if (memchr(s, ':', host_len) != NULL) {
             *why = "expected host:port (write IPv6 addresses as [addr]:port)";
             return -1;
         }
@@ -176,7 +181,7 @@ int cfg_parse_address(const char *s, cfg_address_t *out, const char **why)
         return -1;
     }
     out->kind = CFG_ADDR_TCP;
-    out->host = strndup(host, host_len);
+    out->host = cfg_xstrndup(host, host_len);
     out->port = (uint16_t)port;
     return 0;
 }
@@ -219,6 +224,16 @@ static int is_token_char(char c)
     return isalnum((unsigned char)c) || strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
+int cfg_is_token(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s != '\0'; ++s)
+        if (!is_token_char(*s))
+            return 0;
+    return 1;
+}
+
 int cfg_parse_key(const char *s, cfg_key_t *out, const char **why)
 {
     static const struct {
@@ -228,7 +243,7 @@ int cfg_parse_key(const char *s, cfg_key_t *out, const char **why)
     if (strcmp(s, "client_ip") == 0) {
         out->kind = CFG_KEY_CLIENT_IP;
         out->name = NULL;
-        out->text = strdup(s);
+        out->text = cfg_xstrdup(s);
         return 0;
     }
     for (size_t i = 0; i != sizeof(kinds) / sizeof(kinds[0]); ++i) {
@@ -240,18 +255,16 @@ int cfg_parse_key(const char *s, cfg_key_t *out, const char **why)
             *why = "the key needs a name, e.g. header:X-User-Id";
             return -1;
         }
-        for (const char *p = name; *p != '\0'; ++p) {
-            if (!is_token_char(*p)) {
-                *why = "bad character in key name";
-                return -1;
-            }
+        if (!cfg_is_token(name)) {
+            *why = "bad character in key name (it must be an HTTP token)";
+            return -1;
         }
         out->kind = kinds[i].kind;
-        out->name = strdup(name);
+        out->name = cfg_xstrdup(name);
         if (out->kind == CFG_KEY_HEADER)
             for (char *p = out->name; *p != '\0'; ++p)
                 *p = (char)tolower((unsigned char)*p);
-        out->text = strdup(s);
+        out->text = cfg_xstrdup(s);
         return 0;
     }
     *why = "expected client_ip, header:NAME, query:NAME or cookie:NAME";

@@ -1,6 +1,7 @@
 /*
  * Parsers for the value syntaxes of the policy language. Each returns 0 on success or -1 with a
- * static message in *why (no allocation), so the loader can prefix file:line:col.
+ * static message in *why, so the loader can prefix file:line:col. Only the address and key parsers
+ * allocate (the strings they store), and only on success.
  */
 #ifndef SLUICE_CFG_UNITS_H
 #define SLUICE_CFG_UNITS_H
@@ -22,6 +23,8 @@ int cfg_parse_address(const char *s, cfg_address_t *out, const char **why);
 int cfg_parse_cidr(const char *s, cfg_cidr_t *out, const char **why);
 /* "client_ip", "header:NAME", "query:NAME", "cookie:NAME"; name malloc'd (lower-cased for headers). */
 int cfg_parse_key(const char *s, cfg_key_t *out, const char **why);
+/* 1 if s is a non-empty HTTP token (RFC 9110 tchar*), as header, query and cookie names must be. */
+int cfg_is_token(const char *s);
 /* Formats milliseconds back in the largest unit that divides them ("1500ms", "2s", "5m"). */
 void cfg_format_duration(uint64_t ms, char *buf, size_t size);
 

@@ -1,7 +1,9 @@
-/* The policy loader (lua-free-config/): every field of a full file, defaults, and every error
- * path with its exact message and position. */
+/* The policy loader (lua-free-config/): every field of a full file, defaults, value syntaxes,
+ * every error path with its exact message and position, ${VAR}, cfg_to_json, and the examples. */
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include "check.h"
 #include "cfg_config.h"
 
@@ -17,92 +19,137 @@ static cfg_config_t *load(const char *yaml)
     return cfg_load_string(yaml, strlen(yaml), "t.yaml", &errors);
 }
 
+static void dump_errors(void)
+{
+    for (size_t i = 0; i != errors.count; ++i)
+        fprintf(stderr, "  got: %s\n", errors.items[i]);
+}
+
 static int has_error(const char *expected)
 {
     for (size_t i = 0; i != errors.count; ++i)
         if (strcmp(errors.items[i], expected) == 0)
             return 1;
-    fprintf(stderr, "expected error not found: %s\ngot:\n", expected);
-    for (size_t i = 0; i != errors.count; ++i)
-        fprintf(stderr, "  %s\n", errors.items[i]);
+    fprintf(stderr, "expected error not found: %s\n", expected);
+    dump_errors();
     return 0;
 }
 
 /* Loads a file that must fail with exactly this one error. */
-static void check_one_error(const char *yaml, const char *expected)
+static void check_one_error_at(int line, const char *yaml, const char *expected)
 {
     cfg_config_t *c = load(yaml);
+    if (c != NULL || errors.count != 1 || strcmp(errors.items[0], expected) != 0) {
+        fprintf(stderr, "test_config.c:%d: expected exactly: %s\n", line, expected);
+        dump_errors();
+    }
     CHECK(c == NULL);
-    CHECK(has_error(expected));
     CHECK_EQ_U64(errors.count, 1);
-    if (errors.count != 1)
-        for (size_t i = 0; i != errors.count; ++i)
-            fprintf(stderr, "  got: %s\n", errors.items[i]);
+    CHECK(errors.count == 1 && strcmp(errors.items[0], expected) == 0);
     cfg_free(c);
 }
+#define check_one_error(yaml, expected) check_one_error_at(__LINE__, yaml, expected)
 
+static cfg_config_t *load_ok_at(int line, const char *yaml)
+{
+    cfg_config_t *c = load(yaml);
+    if (c == NULL) {
+        fprintf(stderr, "test_config.c:%d: expected a valid config\n", line);
+        dump_errors();
+    }
+    CHECK(c != NULL);
+    return c;
+}
+#define load_ok(yaml) load_ok_at(__LINE__, yaml)
+
+/* BASE is lines 1-2; with R(x), line 3 is `routes: [{name: a, upstream: app, ` (34 columns) then x,
+ * so a node at offset k of x is at 3:(35 + k). */
 #define BASE "upstreams:\n  app: {address: 127.0.0.1:8000}\n"
+#define R(x) BASE "routes: [{name: a, upstream: app, " x "}]\n"
+#define ROUTE_A "routes: [{name: a, upstream: app}]\n"
+#define REDIS "redis: {address: 127.0.0.1:6379}\n"
 
 static void test_full_file(void)
 {
     setenv("SLUICE_TEST_PASSWORD", "pw-from-env", 1);
     cfg_config_t *c =
-        load("listen: [127.0.0.1:8080, \"[::1]:8081\", unix:/run/sluice.sock]\n"
-             "admin: 127.0.0.1:9999\n"
-             "drain_delay: 2s\n"
-             "shutdown_timeout: 1m\n"
-             "client:\n"
-             "  header_timeout: 3s\n"
-             "  idle_timeout: 2m\n"
-             "  max_body: 512KiB\n"
-             "  trusted_proxies: [10.0.0.0/8, \"fd00::/8\"]\n"
-             "redis:\n"
-             "  address: unix:/run/redis.sock\n"
-             "  password: ${SLUICE_TEST_PASSWORD}\n"
-             "  database: 2\n"
-             "  timeout: 50ms\n"
-             "  prefix: \"x:\"\n"
-             "  on_error: deny\n"
-             "  instances: 3\n"
-             "upstreams:\n"
-             "  app: {address: 127.0.0.1:8000, connect_timeout: 250ms, read_timeout: 2s, keepalive: 8, "
-             "max_connections: 16}\n"
-             "  other: {address: \"backend.local:9000\"}\n"
-             "routes:\n"
-             "  - name: orders\n"
-             "    match: {path_prefix: /orders, methods: [post, PUT], host: API.example.com, headers: {X-Tenant: "
-             "gold}}\n"
-             "    upstream: other\n"
-             "    timeout: 5s\n"
-             "    concurrency:\n"
-             "      limit: 16\n"
-             "      per: header:X-User-Id\n"
-             "      scope: global\n"
-             "      max_keys: 1000\n"
-             "      queue: {size: 64, timeout: 2s, order: lifo}\n"
-             "    rate_limits:\n"
-             "      - {name: per-client, rate: 100/s, burst: 20, per: client_ip, on_exceed: delay, max_delay: 300ms}\n"
-             "      - {name: global, rate: 6000/m, scope: global}\n"
-             "    errors: {hide_upstream_5xx: true}\n"
-             "  - name: rest\n"
-             "    upstream: app\n");
-    CHECK(c != NULL);
+        load_ok("listen: [127.0.0.1:8080, \"[::1]:8081\", unix:/run/sluice.sock]\n"
+                "admin: 127.0.0.1:9999\n"
+                "drain_delay: 2s\n"
+                "shutdown_timeout: 1m\n"
+                "client:\n"
+                "  header_timeout: 3s\n"
+                "  idle_timeout: 2m\n"
+                "  max_body: 512KiB\n"
+                "  trusted_proxies: [10.0.0.0/8, \"fd00::/8\", 192.168.1.7]\n"
+                "redis:\n"
+                "  address: unix:/run/redis.sock\n"
+                "  password: ${SLUICE_TEST_PASSWORD}\n"
+                "  database: 2\n"
+                "  timeout: 50ms\n"
+                "  prefix: \"x:\"\n"
+                "  on_error: deny\n"
+                "  instances: 3\n"
+                "upstreams:\n"
+                "  app: {address: 127.0.0.1:8000, connect_timeout: 250ms, read_timeout: 2s, keepalive: 8, "
+                "max_connections: 16}\n"
+                "  other: {address: \"backend.local:9000\"}\n"
+                "routes:\n"
+                "  - name: orders\n"
+                "    match: {path_prefix: /orders, methods: [post, PUT], host: API.example.com, headers: {X-Tenant: "
+                "gold}}\n"
+                "    upstream: other\n"
+                "    timeout: 5s\n"
+                "    concurrency:\n"
+                "      limit: 16\n"
+                "      per: header:X-User-Id\n"
+                "      scope: global\n"
+                "      max_keys: 1000\n"
+                "      queue: {size: 64, timeout: 2s, order: lifo}\n"
+                "    rate_limits:\n"
+                "      - {name: per-client, rate: 100/s, burst: 20, per: client_ip, on_exceed: delay, max_delay: 300ms, "
+                "max_keys: 500}\n"
+                "      - {name: global, rate: 6000/m, scope: global}\n"
+                "      - {name: by-tenant, rate: 5/h, per: \"query:tenant\"}\n"
+                "      - {name: by-session, rate: 7/s, per: \"cookie:sid\"}\n"
+                "    errors: {hide_upstream_5xx: true}\n"
+                "  - name: exact\n"
+                "    match: {path: /healthz}\n"
+                "    upstream: app\n"
+                "  - name: rest\n"
+                "    upstream: app\n");
     if (c == NULL)
         return;
+    CHECK_STR(c->source, "t.yaml");
     CHECK_EQ_U64(c->num_listen, 3);
+    CHECK(c->listen[0].kind == CFG_ADDR_TCP);
+    CHECK_STR(c->listen[0].host, "127.0.0.1");
+    CHECK_EQ_U64(c->listen[0].port, 8080);
     CHECK_STR(c->listen[1].host, "::1");
+    CHECK_STR(c->listen[1].text, "[::1]:8081");
     CHECK_EQ_U64(c->listen[1].port, 8081);
     CHECK(c->listen[2].kind == CFG_ADDR_UNIX);
     CHECK_STR(c->listen[2].host, "/run/sluice.sock");
+    CHECK_STR(c->admin.host, "127.0.0.1");
     CHECK_EQ_U64(c->admin.port, 9999);
     CHECK_EQ_U64(c->drain_delay_ms, 2000);
     CHECK_EQ_U64(c->shutdown_timeout_ms, 60000);
     CHECK_EQ_U64(c->client.header_timeout_ms, 3000);
     CHECK_EQ_U64(c->client.idle_timeout_ms, 120000);
     CHECK_EQ_U64(c->client.max_body, 512 * 1024);
-    CHECK_EQ_U64(c->client.num_trusted_proxies, 2);
+    CHECK_EQ_U64(c->client.num_trusted_proxies, 3);
+    CHECK_EQ_U64(c->client.trusted_proxies[0].family, AF_INET);
     CHECK_EQ_U64(c->client.trusted_proxies[0].prefix_len, 8);
+    CHECK_EQ_U64(c->client.trusted_proxies[0].addr[0], 10);
+    CHECK_STR(c->client.trusted_proxies[0].text, "10.0.0.0/8");
+    CHECK_EQ_U64(c->client.trusted_proxies[1].family, AF_INET6);
+    CHECK_EQ_U64(c->client.trusted_proxies[1].prefix_len, 8);
+    CHECK_EQ_U64(c->client.trusted_proxies[1].addr[0], 0xfd);
+    CHECK_EQ_U64(c->client.trusted_proxies[2].prefix_len, 32);
+    CHECK_EQ_U64(c->client.trusted_proxies[2].addr[3], 7);
     CHECK(c->redis.enabled);
+    CHECK(c->redis.address.kind == CFG_ADDR_UNIX);
+    CHECK_STR(c->redis.address.host, "/run/redis.sock");
     CHECK_STR(c->redis.password, "pw-from-env");
     CHECK_EQ_U64(c->redis.database, 2);
     CHECK_EQ_U64(c->redis.timeout_ms, 50);
@@ -110,192 +157,645 @@ static void test_full_file(void)
     CHECK(c->redis.on_error == CFG_REDIS_FALLBACK_DENY);
     CHECK_EQ_U64(c->redis.instances, 3);
     CHECK_EQ_U64(c->num_upstreams, 2);
+    CHECK_STR(c->upstreams[0].name, "app");
+    CHECK_STR(c->upstreams[0].address.text, "127.0.0.1:8000");
+    CHECK_EQ_U64(c->upstreams[0].address.port, 8000);
     CHECK_EQ_U64(c->upstreams[0].connect_timeout_ms, 250);
+    CHECK_EQ_U64(c->upstreams[0].read_timeout_ms, 2000);
     CHECK_EQ_U64(c->upstreams[0].keepalive, 8);
-    CHECK_EQ_U64(c->upstreams[1].read_timeout_ms, 30000);
+    CHECK_EQ_U64(c->upstreams[0].max_connections, 16);
+    CHECK_STR(c->upstreams[1].name, "other");
     CHECK_STR(c->upstreams[1].address.host, "backend.local");
-    CHECK_EQ_U64(c->num_routes, 2);
+    CHECK_EQ_U64(c->upstreams[1].address.port, 9000);
+    CHECK_EQ_U64(c->upstreams[1].connect_timeout_ms, 1000);
+    CHECK_EQ_U64(c->upstreams[1].read_timeout_ms, 30000);
+    CHECK_EQ_U64(c->upstreams[1].keepalive, 64);
+    CHECK_EQ_U64(c->upstreams[1].max_connections, 256);
+
+    CHECK_EQ_U64(c->num_routes, 3);
     cfg_route_t *r = &c->routes[0];
+    CHECK_STR(r->name, "orders");
+    CHECK(r->path == NULL);
     CHECK_STR(r->path_prefix, "/orders");
     CHECK_EQ_U64(r->num_methods, 2);
     CHECK_STR(r->methods[0], "POST");
+    CHECK_STR(r->methods[1], "PUT");
     CHECK_STR(r->host, "api.example.com");
+    CHECK_EQ_U64(r->num_headers, 1);
     CHECK_STR(r->headers[0].name, "x-tenant");
+    CHECK_STR(r->headers[0].value, "gold");
     CHECK_EQ_U64(r->upstream, 1);
     CHECK_EQ_U64(r->timeout_ms, 5000);
     CHECK(r->concurrency.enabled);
     CHECK_EQ_U64(r->concurrency.limit, 16);
     CHECK(r->concurrency.per.kind == CFG_KEY_HEADER);
     CHECK_STR(r->concurrency.per.name, "x-user-id");
+    CHECK_STR(r->concurrency.per.text, "header:X-User-Id");
     CHECK(r->concurrency.scope == CFG_SCOPE_GLOBAL);
+    CHECK_EQ_U64(r->concurrency.max_keys, 1000);
     CHECK_EQ_U64(r->concurrency.queue_size, 64);
+    CHECK_EQ_U64(r->concurrency.queue_timeout_ms, 2000);
     CHECK(r->concurrency.queue_order == CFG_QUEUE_LIFO);
-    CHECK_EQ_U64(r->num_rate_limits, 2);
-    CHECK_EQ_U64(r->rate_limits[0].count, 100);
-    CHECK_EQ_U64(r->rate_limits[0].period_ms, 1000);
-    CHECK_EQ_U64(r->rate_limits[0].burst, 20);
-    CHECK(r->rate_limits[0].on_exceed == CFG_EXCEED_DELAY);
-    CHECK_EQ_U64(r->rate_limits[0].max_delay_ms, 300);
-    CHECK_EQ_U64(r->rate_limits[1].period_ms, 60000);
-    CHECK_EQ_U64(r->rate_limits[1].burst, 1);
+    CHECK_EQ_U64(r->num_rate_limits, 4);
+    cfg_rate_limit_t *rl = &r->rate_limits[0];
+    CHECK_STR(rl->name, "per-client");
+    CHECK_EQ_U64(rl->count, 100);
+    CHECK_EQ_U64(rl->period_ms, 1000);
+    CHECK_EQ_U64(rl->burst, 20);
+    CHECK(rl->per.kind == CFG_KEY_CLIENT_IP);
+    CHECK(rl->per.name == NULL);
+    CHECK_STR(rl->per.text, "client_ip");
+    CHECK(rl->scope == CFG_SCOPE_LOCAL);
+    CHECK(rl->on_exceed == CFG_EXCEED_DELAY);
+    CHECK_EQ_U64(rl->max_delay_ms, 300);
+    CHECK_EQ_U64(rl->max_keys, 500);
+    rl = &r->rate_limits[1];
+    CHECK_EQ_U64(rl->count, 6000);
+    CHECK_EQ_U64(rl->period_ms, 60000);
+    CHECK_EQ_U64(rl->burst, 1);
+    CHECK(rl->per.kind == CFG_KEY_NONE);
+    CHECK(rl->per.text == NULL);
+    CHECK(rl->scope == CFG_SCOPE_GLOBAL);
+    CHECK(rl->on_exceed == CFG_EXCEED_REJECT);
+    CHECK_EQ_U64(rl->max_delay_ms, 500);
+    CHECK_EQ_U64(rl->max_keys, 100000);
+    rl = &r->rate_limits[2];
+    CHECK_EQ_U64(rl->period_ms, 3600000);
+    CHECK(rl->per.kind == CFG_KEY_QUERY);
+    CHECK_STR(rl->per.name, "tenant");
+    CHECK(r->rate_limits[3].per.kind == CFG_KEY_COOKIE);
+    CHECK_STR(r->rate_limits[3].per.name, "sid");
     CHECK(r->hide_upstream_5xx);
-    /* defaults of the second route */
-    CHECK_EQ_U64(c->routes[1].timeout_ms, 30000);
-    CHECK(!c->routes[1].concurrency.enabled);
+    CHECK_STR(c->routes[1].path, "/healthz");
+    CHECK(c->routes[1].path_prefix == NULL);
+
+    /* defaults of a bare route */
+    r = &c->routes[2];
+    CHECK_STR(r->name, "rest");
+    CHECK(r->path == NULL && r->path_prefix == NULL && r->host == NULL);
+    CHECK_EQ_U64(r->num_methods, 0);
+    CHECK_EQ_U64(r->num_headers, 0);
+    CHECK_EQ_U64(r->upstream, 0);
+    CHECK_EQ_U64(r->timeout_ms, 30000);
+    CHECK(!r->concurrency.enabled);
+    CHECK_EQ_U64(r->num_rate_limits, 0);
+    CHECK(!r->hide_upstream_5xx);
 
     char *json = cfg_to_json(c);
     CHECK(strstr(json, "pw-from-env") == NULL);
     CHECK(strstr(json, "\"password\":\"<redacted>\"") != NULL);
     CHECK(strstr(json, "\"timeout\":\"5s\"") != NULL);
+    CHECK(strstr(json, "\"rate\":\"6000/m\"") != NULL);
+    CHECK(strstr(json, "\"per\":\"header:X-User-Id\"") != NULL);
+    CHECK(strstr(json, "\"max_body\":524288") != NULL);
+    CHECK(strstr(json, "\"listen\":[\"127.0.0.1:8080\",\"[::1]:8081\",\"unix:/run/sluice.sock\"]") != NULL);
     free(json);
     cfg_free(c);
 }
 
 static void test_defaults(void)
 {
-    cfg_config_t *c = load(BASE "routes: [{name: a, upstream: app}]\n");
-    CHECK(c != NULL);
+    cfg_config_t *c = load_ok(BASE "routes: [{name: a, upstream: app, concurrency: {limit: 4}, rate_limits: [{name: r, "
+                                   "rate: 10/s}]}]\n");
     if (c == NULL)
         return;
+    CHECK_EQ_U64(c->num_listen, 1);
     CHECK_STR(c->listen[0].text, "0.0.0.0:8080");
+    CHECK_STR(c->listen[0].host, "0.0.0.0");
+    CHECK_EQ_U64(c->listen[0].port, 8080);
     CHECK_STR(c->admin.text, "127.0.0.1:9901");
+    CHECK_EQ_U64(c->admin.port, 9901);
     CHECK_EQ_U64(c->drain_delay_ms, 5000);
     CHECK_EQ_U64(c->shutdown_timeout_ms, 30000);
     CHECK_EQ_U64(c->client.header_timeout_ms, 10000);
     CHECK_EQ_U64(c->client.idle_timeout_ms, 60000);
     CHECK_EQ_U64(c->client.max_body, 10 * 1024 * 1024);
+    CHECK_EQ_U64(c->client.num_trusted_proxies, 0);
     CHECK(!c->redis.enabled);
-    CHECK_EQ_U64(c->upstreams[0].connect_timeout_ms, 1000);
-    CHECK_EQ_U64(c->upstreams[0].read_timeout_ms, 30000);
-    CHECK_EQ_U64(c->upstreams[0].keepalive, 64);
-    CHECK_EQ_U64(c->upstreams[0].max_connections, 256);
+    CHECK(c->redis.password == NULL);
+    const cfg_concurrency_t *cc = &c->routes[0].concurrency;
+    CHECK(cc->enabled);
+    CHECK(cc->per.kind == CFG_KEY_NONE);
+    CHECK(cc->scope == CFG_SCOPE_LOCAL);
+    CHECK_EQ_U64(cc->max_keys, 100000);
+    CHECK_EQ_U64(cc->queue_size, 0);
+    CHECK_EQ_U64(cc->queue_timeout_ms, 1000);
+    CHECK(cc->queue_order == CFG_QUEUE_FIFO);
+    const cfg_rate_limit_t *rl = &c->routes[0].rate_limits[0];
+    CHECK_EQ_U64(rl->burst, 1);
+    CHECK(rl->per.kind == CFG_KEY_NONE);
+    CHECK(rl->scope == CFG_SCOPE_LOCAL);
+    CHECK(rl->on_exceed == CFG_EXCEED_REJECT);
+    CHECK_EQ_U64(rl->max_delay_ms, 500);
+    CHECK_EQ_U64(rl->max_keys, 100000);
+
+    /* the whole effective config, so that GET /config's shape is pinned down */
     char *json = cfg_to_json(c);
-    CHECK(strstr(json, "\"redis\":null") != NULL);
+    CHECK_STR(json, "{\"listen\":[\"0.0.0.0:8080\"],\"admin\":\"127.0.0.1:9901\",\"drain_delay\":\"5s\",\"shutdown_timeout\":"
+                    "\"30s\",\"client\":{\"header_timeout\":\"10s\",\"idle_timeout\":\"1m\",\"max_body\":10485760,"
+                    "\"trusted_proxies\":[]},\"redis\":null,\"upstreams\":{\"app\":{\"address\":\"127.0.0.1:8000\","
+                    "\"connect_timeout\":\"1s\",\"read_timeout\":\"30s\",\"keepalive\":64,\"max_connections\":256}},"
+                    "\"routes\":[{\"name\":\"a\",\"match\":{\"path\":null,\"path_prefix\":null,\"methods\":[],\"host\":null,"
+                    "\"headers\":{}},\"upstream\":\"app\",\"timeout\":\"30s\",\"concurrency\":{\"limit\":4,\"per\":null,"
+                    "\"scope\":\"local\",\"max_keys\":100000,\"queue\":{\"size\":0,\"timeout\":\"1s\",\"order\":\"fifo\"}},"
+                    "\"rate_limits\":[{\"name\":\"r\",\"rate\":\"10/s\",\"burst\":1,\"per\":null,\"scope\":\"local\","
+                    "\"on_exceed\":\"reject\",\"max_delay\":\"500ms\",\"max_keys\":100000}],\"errors\":{"
+                    "\"hide_upstream_5xx\":false}}]}\n");
+    free(json);
+    cfg_free(c);
+
+    /* redis defaults */
+    c = load_ok(BASE REDIS ROUTE_A);
+    if (c == NULL)
+        return;
+    CHECK(c->redis.enabled);
+    CHECK_STR(c->redis.address.host, "127.0.0.1");
+    CHECK_EQ_U64(c->redis.address.port, 6379);
+    CHECK(c->redis.password == NULL);
+    CHECK_EQ_U64(c->redis.database, 0);
+    CHECK_EQ_U64(c->redis.timeout_ms, 25);
+    CHECK_STR(c->redis.prefix, "sluice:");
+    CHECK(c->redis.on_error == CFG_REDIS_FALLBACK_LOCAL);
+    CHECK_EQ_U64(c->redis.instances, 1);
+    json = cfg_to_json(c);
+    CHECK(strstr(json, "\"redis\":{\"address\":\"127.0.0.1:6379\",\"password\":null,\"database\":0,\"timeout\":\"25ms\","
+                       "\"prefix\":\"sluice:\",\"on_error\":\"local\",\"instances\":1}") != NULL);
     free(json);
     cfg_free(c);
 }
 
-static void test_errors(void)
+/* The accepted spellings of each value syntax. */
+static void test_values(void)
 {
-    check_one_error("routes: [\n", "t.yaml:2:1: YAML syntax error: did not find expected node content while parsing a flow node");
-    check_one_error("", "t.yaml:1:1: the file is empty: it needs at least upstreams: and routes:");
-    check_one_error("- a\n", "t.yaml:1:1: the top level must be a mapping, got a list");
-    check_one_error(BASE "routes: []\n", "t.yaml:3:9: no routes: at least one route is needed");
-    check_one_error(BASE "routes: [{name: a, upstream: app}]\ntiemout: 1s\n",
-                    "t.yaml:4:1: unknown key \"tiemout\" in the top level");
-    check_one_error(BASE "routes: [{name: a, upstream: app, timeout: 5 s}]\n",
-                    "t.yaml:3:44: route timeout: expected a duration: an integer and a unit (ms, s, m, h), e.g. 250ms or 5s, got "
-                    "\"5 s\"");
-    check_one_error(BASE "routes: [{name: a, upstream: app, timeout: 0s}]\n",
-                    "t.yaml:3:44: route timeout: must be greater than zero, got \"0s\"");
-    check_one_error(BASE "client: {max_body: 10MB}\nroutes: [{name: a, upstream: app}]\n",
-                    "t.yaml:3:20: client.max_body: expected a size: an integer and a unit (B, KiB, MiB, GiB), e.g. 512KiB or "
-                    "10MiB, got \"10MB\"");
-    check_one_error(BASE "routes: [{name: a, upstream: app, rate_limits: [{name: r, rate: 10/d}]}]\n",
-                    "t.yaml:3:65: rate: expected a rate: COUNT/s, COUNT/m or COUNT/h, e.g. 100/s, got \"10/d\"");
-    check_one_error("upstreams: {app: {address: 127.0.0.1:70000}}\nroutes: [{name: a, upstream: app}]\n",
-                    "t.yaml:1:28: upstream address: port must be an integer from 1 to 65535, got \"127.0.0.1:70000\"");
-    check_one_error("upstreams: {app: {address: \"::1:80\"}}\nroutes: [{name: a, upstream: app}]\n",
-                    "t.yaml:1:28: upstream address: expected host:port (write IPv6 addresses as [addr]:port), got \"::1:80\"");
-    check_one_error(BASE "client: {trusted_proxies: [10.0.0.0/33]}\nroutes: [{name: a, upstream: app}]\n",
-                    "t.yaml:3:28: client.trusted_proxies: CIDR prefix length must be 0..32, got \"10.0.0.0/33\"");
-    check_one_error(BASE "routes: [{name: a, upstream: app}, {name: a, upstream: app}]\n",
-                    "t.yaml:3:36: duplicate route name \"a\"");
-    check_one_error(BASE "routes: [{name: Bad Name, upstream: app}]\n",
-                    "t.yaml:3:17: route name: \"Bad Name\" must match [a-z0-9_-]+");
-    check_one_error(BASE "routes: [{name: a, upstream: nope}]\n", "t.yaml:3:30: route \"a\": unknown upstream \"nope\"");
-    check_one_error(BASE "routes: [{name: a}]\n", "t.yaml:3:10: route \"a\": missing required key \"upstream\"");
-    check_one_error(BASE "routes: [{upstream: app}]\n", "t.yaml:3:10: route: missing required key \"name\"");
-    check_one_error("upstreams: {app: {keepalive: 1}}\nroutes: [{name: a, upstream: app}]\n",
-                    "t.yaml:1:18: upstream \"app\": missing required key \"address\"");
-    check_one_error(BASE "routes: [{name: a, upstream: app, match: {path: /a, path_prefix: /b}}]\n",
-                    "t.yaml:3:53: match: path and path_prefix are exclusive; use one");
-    check_one_error(BASE "routes: [{name: a, upstream: app, match: {path: a}}]\n",
-                    "t.yaml:3:49: match.path must start with '/', got \"a\"");
-    check_one_error(BASE "routes: [{name: a, upstream: app, match: {methods: [GET, FETCH]}}]\n",
-                    "t.yaml:3:58: unknown HTTP method \"FETCH\"");
-    check_one_error(BASE "routes: [{name: a, upstream: app, concurrency: {limit: 1, per: \"header:\"}}]\n",
-                    "t.yaml:3:64: concurrency.per: the key needs a name, e.g. header:X-User-Id, got \"header:\"");
-    check_one_error(BASE "routes: [{name: a, upstream: app, concurrency: {limit: 1, per: ip}}]\n",
-                    "t.yaml:3:64: concurrency.per: expected client_ip, header:NAME, query:NAME or cookie:NAME, got \"ip\"");
-    check_one_error(BASE "routes: [{name: a, upstream: app, concurrency: {limit: 1, scope: global}}]\n",
-                    "t.yaml:3:66: scope: global needs a redis: block");
-    check_one_error(BASE "routes: [{name: a, upstream: app, concurrency: {limit: 0}}]\n",
-                    "t.yaml:3:56: concurrency.limit: must be between 1 and 1000000, got 0");
-    check_one_error(BASE "routes: [{name: a, upstream: app, concurrency: {queue: {size: 1}}}]\n",
-                    "t.yaml:3:48: concurrency: missing required key \"limit\"");
-    check_one_error(BASE "routes: [{name: a, upstream: app, concurrency: {limit: 2, queue: {order: random}}}]\n",
-                    "t.yaml:3:74: queue.order: expected one of fifo | lifo, got \"random\"");
-    check_one_error(BASE "routes: [{name: a, upstream: app, rate_limits: [{name: r, rate: 1/s}, {name: r, rate: 2/s}]}]\n",
-                    "t.yaml:3:71: duplicate rate limit name \"r\" in route");
-    check_one_error(BASE "routes: [{name: a, upstream: app, rate_limits: [{rate: 1/s}]}]\n",
-                    "t.yaml:3:49: rate limit: missing required key \"name\"");
-    check_one_error(BASE "routes: [{name: a, upstream: app, rate_limits: [{name: r, rate: 1/s, on_exceed: drop}]}]\n",
-                    "t.yaml:3:81: on_exceed: expected one of reject | delay, got \"drop\"");
-    check_one_error(BASE "routes: [{name: a, upstream: app, errors: {hide_upstream_5xx: yes}}]\n",
-                    "t.yaml:3:63: errors.hide_upstream_5xx: expected true or false, got \"yes\"");
-    check_one_error(BASE "redis: {address: 127.0.0.1:6379, on_error: ignore}\nroutes: [{name: a, upstream: app}]\n",
-                    "t.yaml:3:44: redis.on_error: expected one of local | allow | deny, got \"ignore\"");
-    check_one_error(BASE "redis: {database: 1}\nroutes: [{name: a, upstream: app}]\n",
-                    "t.yaml:3:8: redis: missing required key \"address\"");
-    check_one_error("upstreams: {app: {address: 127.0.0.1:1, keepalive: 9, max_connections: 4}}\nroutes: [{name: a, upstream: "
-                    "app}]\n",
-                    "t.yaml:1:18: upstream \"app\": keepalive (9) must not exceed max_connections (4)");
-    check_one_error(BASE "routes: {name: a}\n", "t.yaml:3:9: routes: expected a list, got a mapping");
-    unsetenv("SLUICE_UNSET_VAR");
-    check_one_error(BASE
-                    "redis: {address: 127.0.0.1:6379, password: \"${SLUICE_UNSET_VAR}\"}\nroutes: [{name: a, upstream: app}]\n",
-                    "t.yaml:3:44: environment variable \"SLUICE_UNSET_VAR\" is not set");
+    cfg_config_t *c = load_ok("listen: \"[::]:80\"\n"
+                              "admin: unix:/run/sluice-admin.sock\n"
+                              "drain_delay: 0ms\n"
+                              "shutdown_timeout: 1h\n"
+                              "client: {header_timeout: 250ms, max_body: 1GiB, trusted_proxies: [10.1.2.3/8, "
+                              "\"2001:db8::1/32\", \"::1\"]}\n" BASE "routes:\n"
+                              "  - {name: a, upstream: app, timeout: 2m, rate_limits: [{name: r, rate: 1/s, burst: 1000000000}]}\n"
+                              "  - {name: b_2-x, upstream: app, timeout: 1s, concurrency: {limit: 1000000, queue: {size: "
+                              "1000000}, max_keys: 100000000}}\n");
+    if (c == NULL)
+        return;
+    CHECK_EQ_U64(c->num_listen, 1);
+    CHECK_STR(c->listen[0].host, "::");
+    CHECK_EQ_U64(c->listen[0].port, 80);
+    CHECK(c->admin.kind == CFG_ADDR_UNIX);
+    CHECK_STR(c->admin.host, "/run/sluice-admin.sock");
+    CHECK_STR(c->admin.text, "unix:/run/sluice-admin.sock");
+    CHECK_EQ_U64(c->drain_delay_ms, 0);
+    CHECK_EQ_U64(c->shutdown_timeout_ms, 3600000);
+    CHECK_EQ_U64(c->client.header_timeout_ms, 250);
+    CHECK_EQ_U64(c->client.max_body, 1024ull * 1024 * 1024);
+    /* host bits are cleared so that matching compares networks */
+    CHECK_EQ_U64(c->client.trusted_proxies[0].addr[0], 10);
+    CHECK_EQ_U64(c->client.trusted_proxies[0].addr[1], 0);
+    CHECK_EQ_U64(c->client.trusted_proxies[0].addr[3], 0);
+    CHECK_EQ_U64(c->client.trusted_proxies[1].prefix_len, 32);
+    CHECK_EQ_U64(c->client.trusted_proxies[1].addr[15], 0);
+    CHECK_EQ_U64(c->client.trusted_proxies[2].prefix_len, 128);
+    CHECK_EQ_U64(c->client.trusted_proxies[2].addr[15], 1);
+    CHECK_EQ_U64(c->routes[0].timeout_ms, 120000);
+    CHECK_EQ_U64(c->routes[0].rate_limits[0].burst, 1000000000);
+    CHECK_EQ_U64(c->routes[1].concurrency.limit, 1000000);
+    CHECK_EQ_U64(c->routes[1].concurrency.queue_size, 1000000);
+    CHECK_EQ_U64(c->routes[1].concurrency.max_keys, 100000000);
+    char *json = cfg_to_json(c);
+    CHECK(strstr(json, "\"drain_delay\":\"0ms\",\"shutdown_timeout\":\"1h\"") != NULL);
+    free(json);
+    cfg_free(c);
 
-    /* several errors, all reported in one run */
-    cfg_config_t *c = load("upstreams: {app: {address: nowhere}}\n"
-                           "routes:\n"
-                           "  - {name: a, upstream: app, timeout: soon}\n"
-                           "  - {name: b, upstream: ghost, bogus: 1}\n");
-    CHECK(c == NULL);
-    CHECK_EQ_U64(errors.count, 4);
-    CHECK(has_error("t.yaml:1:28: upstream address: expected host:port, [IPv6]:port or unix:/path, got \"nowhere\""));
-    CHECK(has_error("t.yaml:3:39: route timeout: expected a duration: an integer and a unit (ms, s, m, h), e.g. 250ms or 5s, got "
-                    "\"soon\""));
-    CHECK(has_error("t.yaml:4:32: unknown key \"bogus\" in route"));
-    CHECK(has_error("t.yaml:4:25: route \"b\": unknown upstream \"ghost\""));
-}
+    static const struct {
+        const char *text;
+        uint64_t bytes;
+    } sizes[] = {{"1", 1}, {"100B", 100}, {"512KiB", 512 * 1024}, {"10MiB", 10 * 1024 * 1024}, {"2GiB", 2ull << 30}};
+    for (size_t i = 0; i != sizeof(sizes) / sizeof(sizes[0]); ++i) {
+        char yaml[256];
+        snprintf(yaml, sizeof(yaml), "client: {max_body: %s}\n" BASE ROUTE_A, sizes[i].text);
+        c = load_ok(yaml);
+        if (c != NULL)
+            CHECK_EQ_U64(c->client.max_body, sizes[i].bytes);
+        cfg_free(c);
+    }
 
-static void test_env_and_files(void)
-{
-    setenv("SLUICE_TEST_PORT", "8123", 1);
-    cfg_config_t *c = load("upstreams: {app: {address: \"127.0.0.1:${SLUICE_TEST_PORT}\"}}\n"
-                           "routes: [{name: a, upstream: app, match: {headers: {x-cost: \"$$5\"}}}]\n");
-    CHECK(c != NULL);
+    /* keepalive may equal max_connections, and 0 keeps no idle connection */
+    c = load_ok("upstreams: {app: {address: \"localhost:1\", keepalive: 0, max_connections: 1}, b: {address: \"h:2\", "
+                "keepalive: 100000, max_connections: 100000}}\n" ROUTE_A);
+    cfg_free(c);
+    c = load_ok(BASE "redis: {address: \"[::1]:6379\", database: 15, instances: 1000, on_error: allow}\n" ROUTE_A);
+    if (c != NULL)
+        CHECK(c->redis.on_error == CFG_REDIS_FALLBACK_ALLOW);
+    cfg_free(c);
+    /* quoted and anchored values are scalars like any other */
+    c = load_ok("upstreams: {app: {address: &addr \"127.0.0.1:8000\"}, copy: {address: *addr}}\n"
+                "routes: [{name: a, upstream: copy, concurrency: {limit: \"3\"}}]\n");
     if (c != NULL) {
-        CHECK_EQ_U64(c->upstreams[0].address.port, 8123);
-        CHECK_STR(c->routes[0].headers[0].value, "$5");
+        CHECK_STR(c->upstreams[1].address.text, "127.0.0.1:8000");
+        CHECK_EQ_U64(c->routes[0].concurrency.limit, 3);
     }
     cfg_free(c);
+}
+
+static void test_syntax_and_document_errors(void)
+{
+    check_one_error("routes: [\n", "t.yaml:2:1: YAML syntax error: did not find expected node content while parsing a flow node");
+    check_one_error("a: b: c\n", "t.yaml:1:5: YAML syntax error: mapping values are not allowed in this context");
+    check_one_error("", "t.yaml:1:1: the file is empty: it needs at least upstreams: and routes:");
+    check_one_error("# only a comment\n", "t.yaml:1:1: the file is empty: it needs at least upstreams: and routes:");
+    check_one_error("- a\n", "t.yaml:1:1: the top level must be a mapping, got a list");
+    check_one_error("just text\n", "t.yaml:1:1: the top level must be a mapping, got a scalar");
+    check_one_error(BASE ROUTE_A "---\nlisten: 127.0.0.1:1\n",
+                    "t.yaml:5:1: a second YAML document (after ---): the file must hold exactly one");
+    check_one_error(BASE "routes: []\n", "t.yaml:3:9: no routes: at least one route is needed");
+    check_one_error(BASE, "t.yaml:1:1: no routes: the file needs a routes: list");
+    /* without upstreams, the route's reference dangles too: both are reported */
+    cfg_config_t *c = load("upstreams: {}\n" ROUTE_A);
+    CHECK(c == NULL);
+    CHECK_EQ_U64(errors.count, 2);
+    CHECK(has_error("t.yaml:1:12: no upstreams: at least one upstream is needed"));
+    CHECK(has_error("t.yaml:2:30: route \"a\": unknown upstream \"app\""));
+    c = load(ROUTE_A);
+    CHECK(c == NULL);
+    CHECK_EQ_U64(errors.count, 2);
+    CHECK(has_error("t.yaml:1:30: route \"a\": unknown upstream \"app\""));
+    CHECK(has_error("t.yaml:1:1: no upstreams: the file needs an upstreams: mapping"));
 
     cfg_errors_clear(&errors);
     CHECK(cfg_load_file("/nonexistent/sluice.yaml", &errors) == NULL);
+    CHECK_EQ_U64(errors.count, 1);
     CHECK(has_error("/nonexistent/sluice.yaml: cannot open: No such file or directory"));
+    cfg_errors_clear(&errors);
+    CHECK(cfg_load_file(SLUICE_SOURCE_DIR, &errors) == NULL);
+    CHECK(has_error(SLUICE_SOURCE_DIR ": cannot read: Is a directory"));
+}
 
-    static const char *const examples[] = {"quickstart.yaml", "tornado-sidecar.yaml", "fastapi-sidecar.yaml"};
-    for (size_t i = 0; i != sizeof(examples) / sizeof(examples[0]); ++i) {
-        char path[512];
-        snprintf(path, sizeof(path), "%s/lua-free-config/examples/%s", SLUICE_SOURCE_DIR, examples[i]);
-        cfg_errors_clear(&errors);
-        c = cfg_load_file(path, &errors);
-        CHECK(c != NULL);
-        for (size_t j = 0; j != errors.count; ++j)
-            fprintf(stderr, "%s\n", errors.items[j]);
-        cfg_free(c);
+static void test_key_and_type_errors(void)
+{
+    check_one_error(BASE ROUTE_A "tiemout: 1s\n", "t.yaml:4:1: unknown key \"tiemout\" in the top level");
+    check_one_error(R("tiemout: 1s"), "t.yaml:3:35: unknown key \"tiemout\" in route");
+    check_one_error(R("match: {prefix: /}"), "t.yaml:3:43: unknown key \"prefix\" in match");
+    check_one_error(R("concurrency: {limit: 1, queue: {length: 3}}"), "t.yaml:3:67: unknown key \"length\" in concurrency.queue");
+    check_one_error(R("concurrency: {limit: 1, burst: 3}"), "t.yaml:3:59: unknown key \"burst\" in concurrency");
+    check_one_error(R("rate_limits: [{name: r, rate: 1/s, limit: 3}]"), "t.yaml:3:70: unknown key \"limit\" in rate limit");
+    check_one_error(R("errors: {hide: true}"), "t.yaml:3:44: unknown key \"hide\" in errors");
+    check_one_error("upstreams: {app: {address: 127.0.0.1:1, timeout: 1s}}\n" ROUTE_A,
+                    "t.yaml:1:41: unknown key \"timeout\" in upstream");
+    check_one_error("client: {body: 1}\n" BASE ROUTE_A, "t.yaml:1:10: unknown key \"body\" in client");
+    check_one_error(BASE "redis: {address: 127.0.0.1:1, db: 1}\n" ROUTE_A, "t.yaml:3:31: unknown key \"db\" in redis");
+    check_one_error(BASE ROUTE_A "? [a]\n: 1\n", "t.yaml:4:3: keys in the top level must be scalars");
+
+    /* repeated keys: reported, and the second one is not applied (nor does it grow an array twice) */
+    check_one_error(BASE ROUTE_A "listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\n",
+                    "t.yaml:5:1: duplicate key \"listen\" in the top level (first at line 4)");
+    check_one_error(R("match: {methods: [GET], methods: [PUT, POST, PATCH]}"),
+                    "t.yaml:3:59: duplicate key \"methods\" in match (first at line 3)");
+    check_one_error(BASE "routes:\n  - name: a\n    upstream: app\n    rate_limits: [{name: r, rate: 1/s}]\n"
+                         "    rate_limits: [{name: s, rate: 1/s}, {name: t, rate: 1/s}]\n",
+                    "t.yaml:7:5: duplicate key \"rate_limits\" in route (first at line 6)");
+    check_one_error("upstreams:\n  app: {address: 127.0.0.1:1}\n  app: {address: 127.0.0.1:2}\n" ROUTE_A,
+                    "t.yaml:3:3: duplicate key \"app\" in upstreams (first at line 2)");
+    check_one_error(R("match: {headers: {x-a: 1, X-A: 2}}"), "t.yaml:3:61: match.headers: header \"x-a\" given twice");
+
+    /* wrong types */
+    check_one_error("client: 5\n" BASE ROUTE_A, "t.yaml:1:9: client: expected a mapping, got a scalar");
+    check_one_error("client:\n" BASE ROUTE_A, "t.yaml:1:8: client: expected a mapping, got an empty value");
+    check_one_error(BASE "routes: {name: a}\n", "t.yaml:3:9: routes: expected a list, got a mapping");
+    check_one_error(BASE "routes: [a]\n", "t.yaml:3:10: route: expected a mapping, got a scalar");
+    check_one_error(R("timeout: [1s]"), "t.yaml:3:44: route timeout: expected a scalar, got a list");
+    check_one_error(R("match: {methods: GET}"), "t.yaml:3:52: match.methods: expected a list, got a scalar");
+    check_one_error(R("match: {headers: [x-a]}"), "t.yaml:3:52: match.headers: expected a mapping, got a list");
+    check_one_error(R("rate_limits: {name: r}"), "t.yaml:3:48: rate_limits: expected a list, got a mapping");
+    check_one_error(R("concurrency: {limit: many}"), "t.yaml:3:56: concurrency.limit: expected an integer, got \"many\"");
+    check_one_error(R("concurrency: {limit: -1}"), "t.yaml:3:56: concurrency.limit: expected an integer, got \"-1\"");
+    check_one_error(R("errors: {hide_upstream_5xx: yes}"),
+                    "t.yaml:3:63: errors.hide_upstream_5xx: expected true or false, got \"yes\"");
+    check_one_error("listen: {a: 1}\n" BASE ROUTE_A, "t.yaml:1:9: listen: expected a list, got a mapping");
+    check_one_error("listen: []\n" BASE ROUTE_A, "t.yaml:1:9: listen: needs at least one address");
+    check_one_error(R("match: {methods: []}"), "t.yaml:3:52: match.methods: empty list; omit the key to match any method");
+}
+
+static void test_value_errors(void)
+{
+    /* durations */
+    static const char *const bad_durations[] = {"5 s", "1d", "1.5s", "250", "-1s", "s", "5S"};
+    for (size_t i = 0; i != sizeof(bad_durations) / sizeof(bad_durations[0]); ++i) {
+        char yaml[256], expected[256];
+        snprintf(yaml, sizeof(yaml), R("timeout: \"%s\""), bad_durations[i]);
+        snprintf(expected, sizeof(expected),
+                 "t.yaml:3:44: route timeout: expected a duration: an integer and a unit (ms, s, m, h), e.g. 250ms or 5s, got "
+                 "\"%s\"",
+                 bad_durations[i]);
+        check_one_error(yaml, expected);
     }
+    check_one_error(R("timeout: 0s"), "t.yaml:3:44: route timeout: must be greater than zero, got \"0s\"");
+    check_one_error(R("timeout: 99999999999999999h"), "t.yaml:3:44: route timeout: duration too large, got \"99999999999999999h\"");
+    check_one_error("shutdown_timeout: 0ms\n" BASE ROUTE_A,
+                    "t.yaml:1:19: shutdown_timeout: must be greater than zero, got \"0ms\"");
+    check_one_error("drain_delay: soon\n" BASE ROUTE_A,
+                    "t.yaml:1:14: drain_delay: expected a duration: an integer and a unit (ms, s, m, h), e.g. 250ms or 5s, got "
+                    "\"soon\"");
+    check_one_error(R("concurrency: {limit: 1, queue: {timeout: 0s}}"),
+                    "t.yaml:3:76: queue.timeout: must be greater than zero, got \"0s\"");
+    check_one_error(R("rate_limits: [{name: r, rate: 1/s, max_delay: 0ms}]"),
+                    "t.yaml:3:81: max_delay: must be greater than zero, got \"0ms\"");
+
+    /* sizes */
+    static const char *const bad_sizes[] = {"10MB", "1.5MiB", "1 KiB", "1kib", "KiB"};
+    for (size_t i = 0; i != sizeof(bad_sizes) / sizeof(bad_sizes[0]); ++i) {
+        char yaml[256], expected[256];
+        snprintf(yaml, sizeof(yaml), "client: {max_body: \"%s\"}\n" BASE ROUTE_A, bad_sizes[i]);
+        snprintf(expected, sizeof(expected),
+                 "t.yaml:1:20: client.max_body: expected a size: an integer and a unit (B, KiB, MiB, GiB), e.g. 512KiB or 10MiB, "
+                 "got \"%s\"",
+                 bad_sizes[i]);
+        check_one_error(yaml, expected);
+    }
+    check_one_error("client: {max_body: 0}\n" BASE ROUTE_A, "t.yaml:1:20: client.max_body: must be greater than zero, got \"0\"");
+
+    /* rates */
+    static const char *const bad_rates[] = {"10/d", "100", "1/sec", "/s", "1.5/s"};
+    for (size_t i = 0; i != sizeof(bad_rates) / sizeof(bad_rates[0]); ++i) {
+        char yaml[256], expected[256];
+        snprintf(yaml, sizeof(yaml), R("rate_limits: [{name: r, rate: \"%s\"}]"), bad_rates[i]);
+        snprintf(expected, sizeof(expected),
+                 "t.yaml:3:65: rate: expected a rate: COUNT/s, COUNT/m or COUNT/h, e.g. 100/s, got \"%s\"", bad_rates[i]);
+        check_one_error(yaml, expected);
+    }
+    check_one_error(R("rate_limits: [{name: r, rate: 0/s}]"),
+                    "t.yaml:3:65: rate: rate count must be between 1 and 1000000000, got \"0/s\"");
+
+    /* addresses */
+    check_one_error("upstreams: {app: {address: 127.0.0.1:70000}}\n" ROUTE_A,
+                    "t.yaml:1:28: upstream address: port must be an integer from 1 to 65535, got \"127.0.0.1:70000\"");
+    check_one_error("upstreams: {app: {address: 127.0.0.1:0}}\n" ROUTE_A,
+                    "t.yaml:1:28: upstream address: port must be an integer from 1 to 65535, got \"127.0.0.1:0\"");
+    check_one_error("upstreams: {app: {address: \"::1:80\"}}\n" ROUTE_A,
+                    "t.yaml:1:28: upstream address: expected host:port (write IPv6 addresses as [addr]:port), got \"::1:80\"");
+    check_one_error("upstreams: {app: {address: nowhere}}\n" ROUTE_A,
+                    "t.yaml:1:28: upstream address: expected host:port, [IPv6]:port or unix:/path, got \"nowhere\"");
+    check_one_error("upstreams: {app: {address: \"[zz]:80\"}}\n" ROUTE_A,
+                    "t.yaml:1:28: upstream address: bad IPv6 address, got \"[zz]:80\"");
+    check_one_error("upstreams: {app: {address: \"[::1]80\"}}\n" ROUTE_A,
+                    "t.yaml:1:28: upstream address: expected [IPv6]:port, got \"[::1]80\"");
+    check_one_error("upstreams: {app: {address: \"bad host:80\"}}\n" ROUTE_A,
+                    "t.yaml:1:28: upstream address: bad host name, got \"bad host:80\"");
+    check_one_error("listen: \":8080\"\n" BASE ROUTE_A,
+                    "t.yaml:1:9: listen: missing host (write 0.0.0.0:PORT or [::]:PORT for every interface), got \":8080\"");
+    check_one_error("admin: unix:run/admin.sock\n" BASE ROUTE_A,
+                    "t.yaml:1:8: admin: expected unix:/absolute/path, got \"unix:run/admin.sock\"");
+    check_one_error(BASE "redis: {address: localhost}\n" ROUTE_A,
+                    "t.yaml:3:18: redis.address: expected host:port, [IPv6]:port or unix:/path, got \"localhost\"");
+
+    /* CIDRs */
+    check_one_error("client: {trusted_proxies: [10.0.0.0/33]}\n" BASE ROUTE_A,
+                    "t.yaml:1:28: client.trusted_proxies: CIDR prefix length must be 0..32, got \"10.0.0.0/33\"");
+    check_one_error("client: {trusted_proxies: [\"fd00::/129\"]}\n" BASE ROUTE_A,
+                    "t.yaml:1:28: client.trusted_proxies: CIDR prefix length must be 0..128, got \"fd00::/129\"");
+    check_one_error("client: {trusted_proxies: [10.0.0/8]}\n" BASE ROUTE_A,
+                    "t.yaml:1:28: client.trusted_proxies: expected a CIDR such as 10.0.0.0/8 or fd00::/8, got \"10.0.0/8\"");
+    check_one_error("client: {trusted_proxies: [10.0.0.0/]}\n" BASE ROUTE_A,
+                    "t.yaml:1:28: client.trusted_proxies: CIDR prefix length must be 0..32, got \"10.0.0.0/\"");
+    check_one_error("client: {trusted_proxies: 10.0.0.0/8}\n" BASE ROUTE_A,
+                    "t.yaml:1:27: client.trusted_proxies: expected a list, got a scalar");
+}
+
+static void test_route_errors(void)
+{
+    check_one_error(BASE "routes: [{name: a, upstream: app}, {name: a, upstream: app}]\n",
+                    "t.yaml:3:36: duplicate route name \"a\"");
+    check_one_error(BASE "routes: [{name: Bad, upstream: app}]\n", "t.yaml:3:17: route name: \"Bad\" must match [a-z0-9_-]+");
+    check_one_error(BASE "routes: [{name: \"a.b\", upstream: app}]\n", "t.yaml:3:17: route name: \"a.b\" must match [a-z0-9_-]+");
+    check_one_error(BASE "routes: [{name: \"\", upstream: app}]\n", "t.yaml:3:17: route name: \"\" must match [a-z0-9_-]+");
+    check_one_error(R("rate_limits: [{name: R1, rate: 1/s}]"), "t.yaml:3:56: rate limit name: \"R1\" must match [a-z0-9_-]+");
+    check_one_error(BASE "routes: [{name: a, upstream: nope}]\n", "t.yaml:3:30: route \"a\": unknown upstream \"nope\"");
+    check_one_error(BASE "routes: [{name: a}]\n", "t.yaml:3:10: route \"a\": missing required key \"upstream\"");
+    check_one_error(BASE "routes: [{upstream: app}]\n", "t.yaml:3:10: route #1: missing required key \"name\"");
+    check_one_error("upstreams: {app: {keepalive: 1}}\n" ROUTE_A,
+                    "t.yaml:1:18: upstream \"app\": missing required key \"address\"");
+    check_one_error(R("match: {path: /a, path_prefix: /b}"), "t.yaml:3:53: match: path and path_prefix are exclusive; use one");
+    check_one_error(R("match: {path: a}"), "t.yaml:3:49: match.path must start with '/', got \"a\"");
+    check_one_error(R("match: {path_prefix: api/}"), "t.yaml:3:56: match.path_prefix must start with '/', got \"api/\"");
+    check_one_error(R("match: {methods: [GET, FETCH]}"), "t.yaml:3:58: unknown HTTP method \"FETCH\"");
+    check_one_error(R("match: {headers: {\"x a\": 1}}"), "t.yaml:3:53: match.headers: bad header name \"x a\"");
+
+    /* per: key specs */
+    check_one_error(R("concurrency: {limit: 1, per: \"header:\"}"),
+                    "t.yaml:3:64: concurrency.per: the key needs a name, e.g. header:X-User-Id, got \"header:\"");
+    check_one_error(R("concurrency: {limit: 1, per: ip}"),
+                    "t.yaml:3:64: concurrency.per: expected client_ip, header:NAME, query:NAME or cookie:NAME, got \"ip\"");
+    check_one_error(R("concurrency: {limit: 1, per: \"header:X User\"}"),
+                    "t.yaml:3:64: concurrency.per: bad character in key name (it must be an HTTP token), got \"header:X User\"");
+    check_one_error(R("rate_limits: [{name: r, rate: 1/s, per: \"cookie:a=b\"}]"),
+                    "t.yaml:3:75: rate limit per: bad character in key name (it must be an HTTP token), got \"cookie:a=b\"");
+    check_one_error(R("rate_limits: [{name: r, rate: 1/s, per: \"query:\"}]"),
+                    "t.yaml:3:75: rate limit per: the key needs a name, e.g. header:X-User-Id, got \"query:\"");
+
+    /* scope: global needs Redis */
+    check_one_error(R("concurrency: {limit: 1, scope: global}"), "t.yaml:3:66: scope: global needs a redis: block");
+    check_one_error(R("rate_limits: [{name: r, rate: 1/s, scope: global}]"), "t.yaml:3:77: scope: global needs a redis: block");
+
+    /* ranges */
+    check_one_error(R("concurrency: {limit: 0}"), "t.yaml:3:56: concurrency.limit: must be between 1 and 1000000, got 0");
+    check_one_error(R("concurrency: {limit: 1000001}"),
+                    "t.yaml:3:56: concurrency.limit: must be between 1 and 1000000, got 1000001");
+    check_one_error(R("concurrency: {limit: 1, queue: {size: 1000001}}"),
+                    "t.yaml:3:73: queue.size: must be between 0 and 1000000, got 1000001");
+    check_one_error(R("concurrency: {limit: 1, max_keys: 0}"),
+                    "t.yaml:3:69: concurrency.max_keys: must be between 1 and 100000000, got 0");
+    check_one_error(R("rate_limits: [{name: r, rate: 1/s, burst: 0}]"),
+                    "t.yaml:3:77: burst: must be between 1 and 1000000000, got 0");
+    check_one_error(R("rate_limits: [{name: r, rate: 1/s, burst: 1000000001}]"),
+                    "t.yaml:3:77: burst: must be between 1 and 1000000000, got 1000000001");
+    check_one_error(R("rate_limits: [{name: r, rate: 1/s, max_keys: 100000001}]"),
+                    "t.yaml:3:80: rate limit max_keys: must be between 1 and 100000000, got 100000001");
+    check_one_error("upstreams: {app: {address: 127.0.0.1:1, keepalive: 100001, max_connections: 100000}}\n" ROUTE_A,
+                    "t.yaml:1:52: keepalive: must be between 0 and 100000, got 100001");
+    check_one_error("upstreams: {app: {address: 127.0.0.1:1, keepalive: 0, max_connections: 0}}\n" ROUTE_A,
+                    "t.yaml:1:72: max_connections: must be between 1 and 100000, got 0");
+    check_one_error("upstreams: {app: {address: 127.0.0.1:1, max_connections: 100001}}\n" ROUTE_A,
+                    "t.yaml:1:58: max_connections: must be between 1 and 100000, got 100001");
+    check_one_error("upstreams: {app: {address: 127.0.0.1:1, keepalive: 9, max_connections: 4}}\n" ROUTE_A,
+                    "t.yaml:1:18: upstream \"app\": keepalive (9) must not exceed max_connections (4)");
+    /* the default keepalive (64) counts too */
+    check_one_error("upstreams: {app: {address: 127.0.0.1:1, max_connections: 10}}\n" ROUTE_A,
+                    "t.yaml:1:18: upstream \"app\": keepalive (64) must not exceed max_connections (10)");
+    check_one_error(BASE "redis: {address: 127.0.0.1:6379, database: 16}\n" ROUTE_A,
+                    "t.yaml:3:44: redis.database: must be between 0 and 15, got 16");
+    check_one_error(BASE "redis: {address: 127.0.0.1:6379, instances: 0}\n" ROUTE_A,
+                    "t.yaml:3:45: redis.instances: must be between 1 and 1000, got 0");
+    check_one_error(BASE "redis: {address: 127.0.0.1:6379, instances: 1001}\n" ROUTE_A,
+                    "t.yaml:3:45: redis.instances: must be between 1 and 1000, got 1001");
+
+    /* enums */
+    check_one_error(BASE REDIS "routes: [{name: a, upstream: app, concurrency: {limit: 1, scope: cluster}}]\n",
+                    "t.yaml:4:66: concurrency.scope: expected one of local | global, got \"cluster\"");
+    check_one_error(R("rate_limits: [{name: r, rate: 1/s, scope: cluster}]"),
+                    "t.yaml:3:77: rate limit scope: expected one of local | global, got \"cluster\"");
+    check_one_error(R("concurrency: {limit: 2, queue: {order: random}}"),
+                    "t.yaml:3:74: queue.order: expected one of fifo | lifo, got \"random\"");
+    check_one_error(R("rate_limits: [{name: r, rate: 1/s, on_exceed: drop}]"),
+                    "t.yaml:3:81: on_exceed: expected one of reject | delay, got \"drop\"");
+    check_one_error(BASE "redis: {address: 127.0.0.1:6379, on_error: ignore}\n" ROUTE_A,
+                    "t.yaml:3:44: redis.on_error: expected one of local | allow | deny, got \"ignore\"");
+
+    /* required keys of blocks */
+    check_one_error(R("concurrency: {queue: {size: 1}}"), "t.yaml:3:48: concurrency: missing required key \"limit\"");
+    check_one_error(R("rate_limits: [{rate: 1/s}]"), "t.yaml:3:49: rate limit: missing required key \"name\"");
+    check_one_error(R("rate_limits: [{name: r}]"), "t.yaml:3:49: rate limit: missing required key \"rate\"");
+    check_one_error(R("rate_limits: [{name: r, rate: 1/s}, {name: r, rate: 2/s}]"),
+                    "t.yaml:3:71: duplicate rate limit name \"r\" in route");
+    check_one_error(BASE "redis: {database: 1}\n" ROUTE_A, "t.yaml:3:8: redis: missing required key \"address\"");
+}
+
+static void test_env(void)
+{
+    setenv("SLUICE_TEST_PORT", "8123", 1);
+    setenv("SLUICE_TEST_HOST", "127.0.0.1", 1);
+    setenv("SLUICE_TEST_LIMIT", "7", 1);
+    cfg_config_t *c = load_ok("upstreams: {app: {address: \"${SLUICE_TEST_HOST}:${SLUICE_TEST_PORT}\"}}\n"
+                              "routes: [{name: a, upstream: app, concurrency: {limit: \"${SLUICE_TEST_LIMIT}\"}, match: {headers: "
+                              "{x-cost: \"$$5 and $${HOME}\"}}}]\n");
+    if (c != NULL) {
+        CHECK_STR(c->upstreams[0].address.host, "127.0.0.1");
+        CHECK_EQ_U64(c->upstreams[0].address.port, 8123);
+        /* the text keeps the expanded value: it is what the gateway connects to */
+        CHECK_STR(c->upstreams[0].address.text, "127.0.0.1:8123");
+        CHECK_EQ_U64(c->routes[0].concurrency.limit, 7);
+        CHECK_STR(c->routes[0].headers[0].value, "$5 and ${HOME}");
+    }
+    cfg_free(c);
+
+    /* an expanded value is validated like a literal one */
+    setenv("SLUICE_TEST_PORT", "99999", 1);
+    check_one_error("upstreams: {app: {address: \"127.0.0.1:${SLUICE_TEST_PORT}\"}}\n" ROUTE_A,
+                    "t.yaml:1:28: upstream address: port must be an integer from 1 to 65535, got \"127.0.0.1:99999\"");
+    unsetenv("SLUICE_UNSET_VAR");
+    check_one_error(BASE "redis: {address: 127.0.0.1:6379, password: \"${SLUICE_UNSET_VAR}\"}\n" ROUTE_A,
+                    "t.yaml:3:44: environment variable \"SLUICE_UNSET_VAR\" is not set");
+    check_one_error(R("match: {host: \"${SLUICE_TEST_HOST\"}"),
+                    "t.yaml:3:49: unterminated ${ in \"${SLUICE_TEST_HOST\" (write $$ for a literal $)");
+    check_one_error(R("match: {host: \"${}\"}"),
+                    "t.yaml:3:49: bad environment variable name \"${}\": expected [A-Za-z_][A-Za-z0-9_]*");
+    check_one_error(R("match: {host: \"${A B}\"}"),
+                    "t.yaml:3:49: bad environment variable name \"${A B}\": expected [A-Za-z_][A-Za-z0-9_]*");
+    check_one_error(R("match: {host: \"${1X}\"}"),
+                    "t.yaml:3:49: bad environment variable name \"${1X}\": expected [A-Za-z_][A-Za-z0-9_]*");
+
+    /* two upstream keys that ${VAR} makes equal */
+    setenv("SLUICE_TEST_NAME", "app", 1);
+    check_one_error("upstreams: {app: {address: 127.0.0.1:1}, \"${SLUICE_TEST_NAME}\": {address: 127.0.0.1:2}}\n" ROUTE_A,
+                    "t.yaml:1:42: duplicate upstream name \"app\"");
+}
+
+/* Many problems in one file: every one is reported, in one run. */
+static void test_many_errors(void)
+{
+    cfg_config_t *c = load("upstreams: {app: {address: nowhere}}\n"
+                           "client: {max_body: lots, idle_timeout: 0s}\n"
+                           "routes:\n"
+                           "  - {name: a, upstream: app, timeout: soon}\n"
+                           "  - {name: b, upstream: ghost, bogus: 1}\n"
+                           "  - {name: a, upstream: app, match: {path: x, methods: [GET, GET, YELL]}}\n"
+                           "  - {upstream: app, concurrency: {limit: 0, scope: global}}\n");
+    CHECK(c == NULL);
+    CHECK(has_error("t.yaml:1:28: upstream address: expected host:port, [IPv6]:port or unix:/path, got \"nowhere\""));
+    CHECK(has_error("t.yaml:2:20: client.max_body: expected a size: an integer and a unit (B, KiB, MiB, GiB), e.g. 512KiB or "
+                    "10MiB, got \"lots\""));
+    CHECK(has_error("t.yaml:2:40: client.idle_timeout: must be greater than zero, got \"0s\""));
+    CHECK(has_error(
+        "t.yaml:4:39: route timeout: expected a duration: an integer and a unit (ms, s, m, h), e.g. 250ms or 5s, got \"soon\""));
+    CHECK(has_error("t.yaml:5:32: unknown key \"bogus\" in route"));
+    CHECK(has_error("t.yaml:5:25: route \"b\": unknown upstream \"ghost\""));
+    CHECK(has_error("t.yaml:6:44: match.path must start with '/', got \"x\""));
+    CHECK(has_error("t.yaml:6:67: unknown HTTP method \"YELL\""));
+    CHECK(has_error("t.yaml:6:5: duplicate route name \"a\""));
+    CHECK(has_error("t.yaml:7:42: concurrency.limit: must be between 1 and 1000000, got 0"));
+    CHECK(has_error("t.yaml:7:52: scope: global needs a redis: block"));
+    CHECK(has_error("t.yaml:7:5: route #4: missing required key \"name\""));
+    CHECK_EQ_U64(errors.count, 12);
+}
+
+static void test_json(void)
+{
+    setenv("SLUICE_TEST_BYTES", "a\xff", 1);
+    cfg_config_t *c =
+        load_ok(BASE "redis: {address: 127.0.0.1:6379, password: \"s3cr\\\"et\", prefix: \"${SLUICE_TEST_BYTES}\"}\n"
+                     "routes: [{name: a, upstream: app, match: {headers: {x-q: \"q\\\"b\\\\c\\td\", x-u: \"é\"}}}]\n");
+    if (c == NULL)
+        return;
+    char *json = cfg_to_json(c);
+    CHECK(strstr(json, "s3cr") == NULL);
+    CHECK(strstr(json, "\"password\":\"<redacted>\"") != NULL);
+    CHECK(strstr(json, "\"x-q\":\"q\\\"b\\\\c\\u0009d\"") != NULL);
+    CHECK(strstr(json, "\"x-u\":\"é\"") != NULL);
+    CHECK(strstr(json, "\"prefix\":\"a\\ufffd\"") != NULL);
+    free(json);
+    cfg_free(c);
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Every file in examples/ must load cleanly: they are what users copy. */
+static void test_examples(void)
+{
+    const char *dir_path = SLUICE_SOURCE_DIR "/lua-free-config/examples";
+    DIR *dir = opendir(dir_path);
+    CHECK(dir != NULL);
+    if (dir == NULL)
+        return;
+    size_t loaded = 0;
+    for (struct dirent *e; (e = readdir(dir)) != NULL;) {
+        if (!ends_with(e->d_name, ".yaml"))
+            continue;
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%s", dir_path, e->d_name);
+        cfg_errors_clear(&errors);
+        cfg_config_t *c = cfg_load_file(path, &errors);
+        if (c == NULL)
+            fprintf(stderr, "example %s does not load:\n", path);
+        dump_errors();
+        CHECK(c != NULL);
+        CHECK_EQ_U64(errors.count, 0);
+        if (c != NULL && strcmp(e->d_name, "quickstart.yaml") == 0) {
+            CHECK_STR(c->listen[0].text, "127.0.0.1:8080");
+            CHECK_STR(c->admin.text, "127.0.0.1:9901");
+            CHECK_STR(c->upstreams[0].address.text, "127.0.0.1:8000");
+            CHECK_STR(c->routes[0].name, "api");
+            CHECK_STR(c->routes[0].path_prefix, "/");
+            CHECK_EQ_U64(c->routes[0].timeout_ms, 5000);
+            CHECK_EQ_U64(c->routes[0].concurrency.limit, 8);
+            CHECK_EQ_U64(c->routes[0].concurrency.queue_size, 32);
+            CHECK_EQ_U64(c->routes[0].concurrency.queue_timeout_ms, 2000);
+            CHECK_EQ_U64(c->routes[0].rate_limits[0].count, 50);
+            CHECK_EQ_U64(c->routes[0].rate_limits[0].period_ms, 1000);
+            CHECK_EQ_U64(c->routes[0].rate_limits[0].burst, 20);
+            CHECK(c->routes[0].rate_limits[0].per.kind == CFG_KEY_CLIENT_IP);
+        }
+        cfg_free(c);
+        ++loaded;
+    }
+    closedir(dir);
+    CHECK(loaded >= 3);
 }
 
 int main(void)
 {
     test_full_file();
     test_defaults();
-    test_errors();
-    test_env_and_files();
+    test_values();
+    test_syntax_and_document_errors();
+    test_key_and_type_errors();
+    test_value_errors();
+    test_route_errors();
+    test_env();
+    test_many_errors();
+    test_json();
+    test_examples();
     cfg_errors_clear(&errors);
     return CHECK_SUMMARY();
 }
