@@ -12,11 +12,11 @@
  */
 #include "gw_admission.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "gw_clientip.h"
+#include "gw_textbuf.h"
 #include "gw_timer.h"
 #include "pol_gcra.h"
 #include "pol_keyed.h"
@@ -472,63 +472,41 @@ void gw_admission_release(gw_request_t *r)
 
 /* ---- /limits ---- */
 
-typedef struct st_json_buf_t {
-    char *p;
-    size_t len, cap;
-} json_buf_t;
-
-static void jput(json_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void jput(json_buf_t *b, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        b->cap = b->cap * 2 + (size_t)n;
-        if ((b->p = realloc(b->p, b->cap)) == NULL)
-            h2o_fatal("no memory");
-    }
-}
-
 char *gw_admission_limits_json(gw_ctx_t *ctx, size_t *len)
 {
-    json_buf_t b = {malloc(4096), 0, 4096};
-    if (b.p == NULL)
-        h2o_fatal("no memory");
+    gw_textbuf_t b = gw_textbuf_init(4096);
     uint64_t now = gw_now_ns();
     gw_generation_t *gen = ctx->gen;
-    jput(&b, "{\"routes\":[");
+    gw_textbuf_printf(&b, "{\"routes\":[");
     for (size_t i = 0; i != gen->config->num_routes; ++i) {
         gw_route_rt_t *route = &gen->routes[i];
         gw_admission_t *adm = route->admission;
-        jput(&b, "%s{\"route\":\"%s\",\"in_flight\":%lld,\"queue_depth\":%lld", i ? "," : "", route->cfg->name,
-             (long long)route->metrics->in_flight, (long long)route->metrics->queue_depth);
+        gw_textbuf_printf(&b, "%s{\"route\":\"%s\",\"in_flight\":%lld,\"queue_depth\":%lld", i ? "," : "", route->cfg->name,
+                          (long long)route->metrics->in_flight, (long long)route->metrics->queue_depth);
         if (adm != NULL && adm->conc != NULL) {
             gw_conc_rt_t *conc = adm->conc;
-            jput(&b, ",\"concurrency\":{\"limit\":%u,\"queue_size\":%u,\"per\":", conc->cfg.limit, conc->cfg.queue_size);
+            gw_textbuf_printf(&b, ",\"concurrency\":{\"limit\":%u,\"queue_size\":%u,\"per\":", conc->cfg.limit,
+                              conc->cfg.queue_size);
             if (conc->per_key != NULL)
-                jput(&b, "\"%s\",\"keys\":%zu}", conc->cfg.per.text, pol_keyed_count(conc->per_key));
+                gw_textbuf_printf(&b, "\"%s\",\"keys\":%zu}", conc->cfg.per.text, pol_keyed_count(conc->per_key));
             else
-                jput(&b, "null,\"in_flight\":%u,\"queued\":%u}", conc->whole_route.in_flight, conc->whole_route.queued);
+                gw_textbuf_printf(&b, "null,\"in_flight\":%u,\"queued\":%u}", conc->whole_route.in_flight,
+                                  conc->whole_route.queued);
         }
-        jput(&b, ",\"rate_limits\":[");
+        gw_textbuf_printf(&b, ",\"rate_limits\":[");
         for (size_t j = 0; adm != NULL && j != adm->num_rates; ++j) {
             gw_rate_rt_t *rate = adm->rates[j];
-            jput(&b, "%s{\"name\":\"%s\",\"rate\":%llu,\"period_s\":%llu,\"burst\":%u,\"per\":", j ? "," : "", rate->cfg.name,
-                 (unsigned long long)rate->cfg.count, (unsigned long long)(rate->cfg.period_ms / 1000), rate->cfg.burst);
+            gw_textbuf_printf(&b, "%s{\"name\":\"%s\",\"rate\":%llu,\"period_s\":%llu,\"burst\":%u,\"per\":", j ? "," : "",
+                              rate->cfg.name, (unsigned long long)rate->cfg.count, (unsigned long long)(rate->cfg.period_ms / 1000),
+                              rate->cfg.burst);
             if (rate->per_key != NULL)
-                jput(&b, "\"%s\",\"keys\":%zu}", rate->cfg.per.text, pol_keyed_count(rate->per_key));
+                gw_textbuf_printf(&b, "\"%s\",\"keys\":%zu}", rate->cfg.per.text, pol_keyed_count(rate->per_key));
             else
-                jput(&b, "null,\"remaining\":%u}", pol_gcra_remaining(&rate->whole_route, &rate->params, now));
+                gw_textbuf_printf(&b, "null,\"remaining\":%u}", pol_gcra_remaining(&rate->whole_route, &rate->params, now));
         }
-        jput(&b, "]}");
+        gw_textbuf_printf(&b, "]}");
     }
-    jput(&b, "]}\n");
+    gw_textbuf_printf(&b, "]}\n");
     *len = b.len;
     return b.p;
 }

@@ -1,6 +1,6 @@
 #include "gw_metrics.h"
+#include "gw_textbuf.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,93 +21,71 @@ void gw_histogram_observe(gw_histogram_t *h, double seconds)
     h->sum += seconds;
 }
 
-typedef struct st_outbuf_t {
-    char *p;
-    size_t len, cap;
-} outbuf_t;
-
-static void put(outbuf_t *b, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-            abort();
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        b->cap = b->cap * 2 + (size_t)n;
-        if ((b->p = realloc(b->p, b->cap)) == NULL)
-            abort();
-    }
-}
-
-static void put_histogram(outbuf_t *b, const char *name, const char *route, const gw_histogram_t *h)
+static void put_histogram(gw_textbuf_t *b, const char *name, const char *route, const gw_histogram_t *h)
 {
     uint64_t cumulative = 0;
     for (size_t i = 0; i != GW_HIST_BUCKETS; ++i) {
         cumulative += h->buckets[i];
         if (i == GW_HIST_BUCKETS - 1)
-            put(b, "%s_bucket{route=\"%s\",le=\"+Inf\"} %llu\n", name, route, (unsigned long long)cumulative);
+            gw_textbuf_printf(b, "%s_bucket{route=\"%s\",le=\"+Inf\"} %llu\n", name, route, (unsigned long long)cumulative);
         else
-            put(b, "%s_bucket{route=\"%s\",le=\"%g\"} %llu\n", name, route, bucket_bounds[i], (unsigned long long)cumulative);
+            gw_textbuf_printf(b, "%s_bucket{route=\"%s\",le=\"%g\"} %llu\n", name, route, bucket_bounds[i],
+                              (unsigned long long)cumulative);
     }
-    put(b, "%s_sum{route=\"%s\"} %.6f\n%s_count{route=\"%s\"} %llu\n", name, route, h->sum, name, route,
-        (unsigned long long)h->count);
+    gw_textbuf_printf(b, "%s_sum{route=\"%s\"} %.6f\n%s_count{route=\"%s\"} %llu\n", name, route, h->sum, name, route,
+                      (unsigned long long)h->count);
 }
 
 char *gw_metrics_render(const gw_metrics_source_t *src, size_t *len)
 {
-    outbuf_t b = {malloc(16384), 0, 16384};
-    if (b.p == NULL)
-        abort();
+    gw_textbuf_t b = gw_textbuf_init(16384);
 
-    put(&b, "# HELP sluice_requests_total Responses sent, by route and status code.\n# TYPE sluice_requests_total counter\n");
+    gw_textbuf_printf(
+        &b, "# HELP sluice_requests_total Responses sent, by route and status code.\n# TYPE sluice_requests_total counter\n");
     for (size_t r = 0; r != src->num_routes; ++r)
         for (int s = GW_STATUS_MIN; s <= GW_STATUS_MAX; ++s)
             if (src->routes[r]->requests_by_status[s - GW_STATUS_MIN] != 0)
-                put(&b, "sluice_requests_total{route=\"%s\",code=\"%d\"} %llu\n", src->route_names[r], s,
-                    (unsigned long long)src->routes[r]->requests_by_status[s - GW_STATUS_MIN]);
+                gw_textbuf_printf(&b, "sluice_requests_total{route=\"%s\",code=\"%d\"} %llu\n", src->route_names[r], s,
+                                  (unsigned long long)src->routes[r]->requests_by_status[s - GW_STATUS_MIN]);
 
-    put(&b, "# HELP sluice_admission_total Admission decisions, by route.\n# TYPE sluice_admission_total counter\n");
+    gw_textbuf_printf(&b, "# HELP sluice_admission_total Admission decisions, by route.\n# TYPE sluice_admission_total counter\n");
     for (size_t r = 0; r != src->num_routes; ++r)
         for (size_t d = 0; d != GW_ADM_DECISION_COUNT; ++d)
-            put(&b, "sluice_admission_total{route=\"%s\",decision=\"%s\"} %llu\n", src->route_names[r],
-                gw_admission_decision_names[d], (unsigned long long)src->routes[r]->admission[d]);
+            gw_textbuf_printf(&b, "sluice_admission_total{route=\"%s\",decision=\"%s\"} %llu\n", src->route_names[r],
+                              gw_admission_decision_names[d], (unsigned long long)src->routes[r]->admission[d]);
 
-    put(&b, "# HELP sluice_in_flight Requests admitted and not finished, by route.\n# TYPE sluice_in_flight gauge\n");
+    gw_textbuf_printf(&b, "# HELP sluice_in_flight Requests admitted and not finished, by route.\n# TYPE sluice_in_flight gauge\n");
     for (size_t r = 0; r != src->num_routes; ++r)
-        put(&b, "sluice_in_flight{route=\"%s\"} %lld\n", src->route_names[r], (long long)src->routes[r]->in_flight);
+        gw_textbuf_printf(&b, "sluice_in_flight{route=\"%s\"} %lld\n", src->route_names[r], (long long)src->routes[r]->in_flight);
 
-    put(&b, "# HELP sluice_queue_depth Requests waiting for admission, by route.\n# TYPE sluice_queue_depth gauge\n");
+    gw_textbuf_printf(&b, "# HELP sluice_queue_depth Requests waiting for admission, by route.\n# TYPE sluice_queue_depth gauge\n");
     for (size_t r = 0; r != src->num_routes; ++r)
-        put(&b, "sluice_queue_depth{route=\"%s\"} %lld\n", src->route_names[r], (long long)src->routes[r]->queue_depth);
+        gw_textbuf_printf(&b, "sluice_queue_depth{route=\"%s\"} %lld\n", src->route_names[r],
+                          (long long)src->routes[r]->queue_depth);
 
-    put(&b, "# HELP sluice_queue_wait_seconds Time spent waiting for admission.\n# TYPE sluice_queue_wait_seconds histogram\n");
+    gw_textbuf_printf(
+        &b, "# HELP sluice_queue_wait_seconds Time spent waiting for admission.\n# TYPE sluice_queue_wait_seconds histogram\n");
     for (size_t r = 0; r != src->num_routes; ++r)
         put_histogram(&b, "sluice_queue_wait_seconds", src->route_names[r], &src->routes[r]->queue_wait);
 
-    put(&b, "# HELP sluice_upstream_duration_seconds From sending the request upstream to its response head.\n"
-            "# TYPE sluice_upstream_duration_seconds histogram\n");
+    gw_textbuf_printf(&b, "# HELP sluice_upstream_duration_seconds From sending the request upstream to its response head.\n"
+                          "# TYPE sluice_upstream_duration_seconds histogram\n");
     for (size_t r = 0; r != src->num_routes; ++r)
         put_histogram(&b, "sluice_upstream_duration_seconds", src->route_names[r], &src->routes[r]->upstream_duration);
 
-    put(&b, "# HELP sluice_upstream_errors_total Failed upstream exchanges, by kind.\n"
-            "# TYPE sluice_upstream_errors_total counter\n");
+    gw_textbuf_printf(&b, "# HELP sluice_upstream_errors_total Failed upstream exchanges, by kind.\n"
+                          "# TYPE sluice_upstream_errors_total counter\n");
     for (size_t r = 0; r != src->num_routes; ++r)
         for (size_t k = 0; k != GW_UPERR_KIND_COUNT; ++k)
-            put(&b, "sluice_upstream_errors_total{route=\"%s\",kind=\"%s\"} %llu\n", src->route_names[r],
-                gw_upstream_error_names[k], (unsigned long long)src->routes[r]->upstream_errors[k]);
+            gw_textbuf_printf(&b, "sluice_upstream_errors_total{route=\"%s\",kind=\"%s\"} %llu\n", src->route_names[r],
+                              gw_upstream_error_names[k], (unsigned long long)src->routes[r]->upstream_errors[k]);
 
-    put(&b,
-        "# HELP sluice_config_reloads_total Configuration reloads, by result.\n"
-        "# TYPE sluice_config_reloads_total counter\n"
-        "sluice_config_reloads_total{result=\"success\"} %llu\n"
-        "sluice_config_reloads_total{result=\"failure\"} %llu\n",
-        (unsigned long long)src->config_reloads_ok, (unsigned long long)src->config_reloads_failed);
+    gw_textbuf_printf(&b,
+                      "# HELP sluice_config_reloads_total Configuration reloads, by result.\n"
+                      "# TYPE sluice_config_reloads_total counter\n"
+                      "sluice_config_reloads_total{result=\"success\"} %llu\n"
+                      "sluice_config_reloads_total{result=\"failure\"} %llu\n",
+                      (unsigned long long)src->config_reloads_ok, (unsigned long long)src->config_reloads_failed);
 
     *len = b.len;
     return b.p;
