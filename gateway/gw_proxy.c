@@ -331,7 +331,8 @@ static h2o_iovec_t build_request_head(gw_request_t *r, uint64_t budget_left_ms)
     ssize_t conn_idx = h2o_find_header(&req->headers, H2O_TOKEN_CONNECTION, -1);
     h2o_iovec_t conn_value = conn_idx >= 0 ? req->headers.entries[conn_idx].value : h2o_iovec_init(NULL, 0);
 
-    size_t cap = req->method.len + req->path.len + req->authority.len * 2 + r->request_id.len + strlen(r->client_ip) + 256;
+    size_t cap = req->method.len + req->path_normalized.len + req->path.len + req->authority.len * 2 + r->request_id.len +
+                 strlen(r->client_ip) + 256;
     for (size_t i = 0; i != req->headers.size; ++i)
         cap += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
     char *buf = h2o_mem_alloc_pool(&req->pool, cap), *p = buf;
@@ -345,7 +346,11 @@ static h2o_iovec_t build_request_head(gw_request_t *r, uint64_t budget_left_ms)
 
     APPEND(req->method.base, req->method.len);
     APPEND_LIT(" ");
-    APPEND(req->path.base, req->path.len);
+    /* the path the route was chosen on (dot segments resolved), so the backend and sluice never
+     * disagree about which resource a request is for; the query string as received */
+    APPEND(req->path_normalized.base, req->path_normalized.len);
+    if (req->query_at != SIZE_MAX)
+        APPEND(req->path.base + req->query_at, req->path.len - req->query_at);
     APPEND_LIT(" HTTP/1.1\r\nhost: ");
     APPEND(req->authority.base, req->authority.len);
     APPEND_LIT("\r\n");
@@ -546,6 +551,11 @@ int gw_proxy_on_req(gw_ctx_t *ctx, h2o_req_t *req)
 
     gw_route_input_t in = {req->method.base,    req->method.len,    req->path_normalized.base, req->path_normalized.len,
                            req->authority.base, req->authority.len, find_header_value,         req};
+    if (req->entity.len > config->client.max_body) {
+        req->http1_is_persistent = 0;
+        gw_proxy_respond_error(r, 413, "body_too_large", "the request body is larger than client.max_body", 0);
+        return 0;
+    }
     long idx = gw_route_match(config, &in);
     if (idx < 0) {
         gw_proxy_respond_error(r, 404, "no_route", "no route matches this request", 0);

@@ -187,7 +187,10 @@ void gw_generation_release(gw_ctx_t *ctx, gw_generation_t *gen)
 /* Settings read by h2o or by the listeners rather than per request. */
 static void apply_client_settings(gw_ctx_t *ctx, const cfg_config_t *config)
 {
-    ctx->globalconf.max_request_entity_size = config->client.max_body;
+    /* h2o 2.2 refuses a chunked body that reaches its limit (>=) but a Content-Length one only
+     * above it (>): one byte of slack lets both reach max_body, and gw_proxy refuses what is
+     * above it */
+    ctx->globalconf.max_request_entity_size = config->client.max_body + 1;
     /* h2o 2.2 has one timer for an HTTP/1 connection waiting for its next request; sluice gives
      * it idle_timeout, and bounds the first request head with header_timeout itself (408) */
     ctx->globalconf.http1.req_timeout = config->client.idle_timeout_ms;

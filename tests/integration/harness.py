@@ -2,6 +2,7 @@
 real redis-server, on free loopback ports, each stopped by its pid."""
 import json
 import os
+import re
 import pathlib
 import signal
 import socket
@@ -19,6 +20,26 @@ PYTHON = "/usr/bin/python3"
 
 
 HEAD = "listen: {listen}\nadmin: {admin}\ndrain_delay: 0ms\n"
+
+
+def esc(text):
+    """Escapes braces for str.format (Sluice fills {listen}, {admin}, {upstream})."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def policy(route="", client="", upstream_opts="connect_timeout: 300ms, read_timeout: 10s", timeout="5s", top=""):
+    """A policy for start_sluice: upstream `app` (the address passed as upstream=) and one
+    catch-all route `api` with `timeout`; `route` is extra YAML indented under the route,
+    `client` the inside of the client mapping, `top` extra top-level YAML. Plain YAML (no
+    brace escaping needed)."""
+    text = top
+    if client:
+        text += "client: {" + client + "}\n"
+    text += (
+        'upstreams:\n  app: {address: "@UPSTREAM@", ' + upstream_opts + "}\n"
+        "routes:\n  - name: api\n    upstream: app\n    timeout: " + timeout + "\n" + route
+    )
+    return HEAD + esc(text).replace("@UPSTREAM@", "{upstream}")
 
 
 def free_port():
@@ -66,7 +87,13 @@ class Backend:
 
     @property
     def address(self):
+        """The address to put in sluice's `upstreams.NAME.address`."""
         return f"unix:{self.uds}" if self.uds else f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self):
+        """Direct URL (TCP backends only), bypassing sluice."""
+        return f"http://127.0.0.1:{self.port}" if self.port else None
 
     def _ready(self):
         if self.proc.poll() is not None:
@@ -117,7 +144,16 @@ class Sluice:
         )
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin_url = f"http://127.0.0.1:{self.admin_port}"
-        wait_until(self._ready, timeout=15, what="sluice /healthz")
+        self.stopped_by_harness = False
+        try:
+            wait_until(self._ready, timeout=15, what="sluice /healthz")
+        except BaseException:
+            self.stop(signal.SIGKILL)
+            raise
+
+    @property
+    def pid(self):
+        return self.proc.pid
 
     def _ready(self):
         if self.proc.poll() is not None:
@@ -132,35 +168,36 @@ class Sluice:
             self._stderr.flush()
         return self.stderr_path.read_text(errors="replace")
 
+    def stdout_text(self):
+        return self.stdout_path.read_text(errors="replace")
+
     def access_log(self):
         """Parsed JSON lines of the access log (flushed by sluice every 100 ms)."""
-        self._stdout.flush()
-        return [json.loads(line) for line in self.stdout_path.read_text().splitlines() if line.startswith("{")]
+        return [json.loads(line) for line in self.stdout_text().splitlines() if line.startswith("{")]
+
+    access_log_lines = access_log
+
+    def assert_running(self):
+        """Fails with sluice's stderr if the process is gone."""
+        if self.proc.poll() is not None:
+            raise AssertionError(f"sluice exited early with {self.proc.returncode}; stderr:\n{self.stderr_text()}")
+
+    def metrics_text(self):
+        r = requests.get(self.admin_url + "/metrics", timeout=5)
+        assert r.status_code == 200, r.status_code
+        return r.text
 
     def metrics(self):
         """Prometheus text parsed into {(name, frozenset(labels.items())): value}."""
-        text = requests.get(self.admin_url + "/metrics", timeout=5).text
-        out = {}
-        for line in text.splitlines():
-            if not line or line.startswith("#"):
-                continue
-            name_labels, value = line.rsplit(" ", 1)
-            labels = {}
-            if "{" in name_labels:
-                name, rest = name_labels.split("{", 1)
-                for part in rest.rstrip("}").split('",'):
-                    if part:
-                        k, v = part.split("=", 1)
-                        labels[k] = v.strip('"')
-            else:
-                name = name_labels
-            out[(name, frozenset(labels.items()))] = float(value)
-        return out
+        return parse_prometheus(self.metrics_text())
 
     def metric(self, name, **labels):
         return self.metrics().get((name, frozenset(labels.items())), 0.0)
 
     def stop(self, sig=signal.SIGTERM, timeout=40):
+        """Sends `sig` (if still running), waits up to `timeout` s, then SIGKILL; returns the exit code."""
+        if self.proc.poll() is None:
+            self.stopped_by_harness = True
         code = stop_process(self.proc, sig, timeout)
         self._stdout.close()
         self._stderr.close()
@@ -172,18 +209,57 @@ class Sluice:
             assert marker not in text, f"sanitizer report in sluice's stderr:\n{text}"
 
 
-def assert_json_error(response, status, code, route="any"):
-    """Every answer sluice makes itself is its JSON error, with the request id it returns."""
-    assert response.status_code == status, (response.status_code, response.text)
-    assert response.headers["content-type"].startswith("application/json"), response.headers
-    body = response.json()["error"]
-    assert body["status"] == status
+ERROR_KEYS = {"status", "code", "message", "route", "request_id"}
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+class RawResponse:
+    """An HTTP/1.1 response read off a raw socket, shaped enough like requests.Response for
+    assert_json_error (status_code, headers with lower-case names, text, json())."""
+
+    def __init__(self, data):
+        head, sep, body = data.partition(b"\r\n\r\n")
+        assert sep, f"no complete response head in {data[:300]!r}"
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ", 2)
+        assert parts[0].startswith("HTTP/1."), lines[0]
+        self.status_code = int(parts[1])
+        self.headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            self.headers[name.strip().lower()] = value.strip()
+        if "content-length" in self.headers:
+            body = body[: int(self.headers["content-length"])]
+        self.content = body
+        self.text = body.decode("utf-8", errors="replace")
+
+    def json(self):
+        return json.loads(self.content)
+
+
+def assert_json_error(response, status, code, route="any", forbid=()):
+    """Checks the shape of every answer sluice makes itself: Content-Type application/json and
+    exactly {"error": {"status", "code", "message", "route", "request_id"}}, the request id being
+    the one returned in X-Request-Id; never a traceback nor any string of `forbid` (addresses).
+    `route="any"` skips the route check; `route=None` expects no route (null). Returns the inner
+    object."""
+    assert response.status_code == status, (response.status_code, response.text[:500])
+    ctype = response.headers.get("content-type", "")
+    assert ctype.split(";")[0].strip() == "application/json", (ctype, response.text[:300])
+    doc = response.json()
+    assert set(doc) == {"error"}, doc
+    body = doc["error"]
+    assert set(body) == ERROR_KEYS, body
+    assert body["status"] == status and type(body["status"]) is int, body
     assert body["code"] == code, body
-    assert body["message"]
-    assert "Traceback" not in response.text
+    assert isinstance(body["message"], str) and body["message"], body
     if route != "any":
-        assert body["route"] == route
-    assert body["request_id"] == response.headers["x-request-id"]
+        assert body["route"] == route, body
+    rid = response.headers.get("x-request-id")
+    assert rid and REQUEST_ID.match(rid), response.headers
+    assert body["request_id"] == rid, (body, rid)
+    for bad in ("Traceback",) + tuple(forbid):
+        assert bad not in response.text, f"{bad!r} leaked in {response.text!r}"
     return body
 
 
@@ -191,16 +267,39 @@ def raw_request(port, data, read_timeout=5.0):
     """Sends raw bytes and returns everything read until the server closes or goes quiet."""
     with socket.create_connection(("127.0.0.1", port), timeout=read_timeout) as s:
         s.sendall(data)
-        chunks = []
-        try:
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-        except socket.timeout:
-            pass
-        return b"".join(chunks)
+        return read_all(s)
+
+
+def read_all(sock):
+    """Reads until EOF, a reset, or the socket's timeout; returns the bytes read."""
+    chunks = []
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except (socket.timeout, ConnectionResetError):
+        pass
+    return b"".join(chunks)
+
+
+def parse_prometheus(text):
+    """Prometheus text format -> {(name, frozenset(labels.items())): value}."""
+    out = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = PROM_LINE.match(line)
+        assert m, f"unparsable metrics line: {line!r}"
+        labels = {k: v.replace('\\"', '"').replace("\\\\", "\\") for k, v in PROM_LABEL.findall(m.group(2) or "")}
+        out[(m.group(1), frozenset(labels.items()))] = float(m.group(3))
+    return out
+
+
+PROM_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$')
+PROM_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
 if __name__ == "__main__":

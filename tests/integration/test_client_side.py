@@ -1,0 +1,131 @@
+"""What clients can do to sluice: send their head too slowly (408, also when trickling bytes),
+send too large a body (413, sized or chunked, never reaching the backend), or hang up while
+their request is at the backend (the upstream request is aborted)."""
+import socket
+import threading
+import time
+
+import requests
+
+from harness import RawResponse, assert_json_error, policy, read_all, wait_until
+
+MiB = 1024 * 1024
+
+
+def test_header_timeout_gives_408(start_sluice):
+    s = start_sluice(policy(client="header_timeout: 500ms"), upstream="127.0.0.1:1")
+    with socket.create_connection(("127.0.0.1", s.port), timeout=6) as sock:
+        started = time.monotonic()
+        sock.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n")  # no blank line: the head never ends
+        data = read_all(sock)
+        elapsed = time.monotonic() - started
+    r = RawResponse(data)
+    assert_json_error(r, 408, "header_timeout")
+    assert 0.4 <= elapsed < 3.0, elapsed
+
+
+def test_header_timeout_covers_the_whole_head_not_each_read(start_sluice):
+    """Slowloris: a byte every 150 ms keeps the socket busy but the head never completes; the
+    timeout bounds the whole head, so the client gets 408 about header_timeout after it began."""
+    s = start_sluice(policy(client="header_timeout: 1s"), upstream="127.0.0.1:1")
+    sock = socket.create_connection(("127.0.0.1", s.port), timeout=6)
+    head = b"GET /hello HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 100
+    started = time.monotonic()
+    answered = threading.Event()
+    received = []
+
+    def reader():
+        received.append(read_all(sock))
+        answered.set()
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        for i in range(len(head)):
+            if answered.is_set() or time.monotonic() - started > 5:
+                break
+            try:
+                sock.send(head[i : i + 1])
+            except OSError:
+                break
+            time.sleep(0.15)
+        answered.wait(6)
+        elapsed = time.monotonic() - started
+    finally:
+        sock.close()
+        t.join(7)
+    assert answered.is_set() and received and received[0], "no answer to a trickled head after 5 s"
+    assert elapsed < 3.5, f"answered only after {elapsed:.1f}s: the timeout is restarted by each read"
+    assert_json_error(RawResponse(received[0]), 408, "header_timeout")
+
+
+def test_body_too_large_gives_413_json_and_never_reaches_backend(backend, start_sluice):
+    s = start_sluice(policy(client="max_body: 1MiB"), upstream=backend.address)
+    r = requests.post(s.url + "/echo", data=b"y" * (2 * MiB))
+    assert_json_error(r, 413, "body_too_large")
+    assert backend.stats()["requests"] == 0
+    r = requests.post(s.url + "/echo", data=b"y" * 1000)
+    assert r.status_code == 200 and r.json()["len"] == 1000
+
+
+def test_max_body_boundary_with_content_length(backend, start_sluice):
+    s = start_sluice(policy(client="max_body: 1MiB"), upstream=backend.address)
+    r = requests.post(s.url + "/echo", data=b"y" * MiB)
+    assert r.status_code == 200 and r.json()["len"] == MiB, r.text[:200]
+    r = requests.post(s.url + "/echo", data=b"y" * (MiB + 1))
+    assert_json_error(r, 413, "body_too_large")
+    assert backend.stats()["requests"] == 1
+
+
+def post_chunked(port, total, block=64 * 1024):
+    """POSTs `total` bytes to /echo with Transfer-Encoding: chunked on a raw socket, reading the
+    response concurrently (sluice may answer before the body is done); returns a RawResponse."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    received = []
+    t = threading.Thread(target=lambda: received.append(read_all(sock)))
+    t.start()
+    try:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+        sent = 0
+        while sent < total:
+            n = min(block, total - sent)
+            sock.sendall(b"%x\r\n" % n + b"z" * n + b"\r\n")
+            sent += n
+        sock.sendall(b"0\r\n\r\n")
+    except OSError:
+        pass  # sluice stopped reading and closed: its answer is what counts
+    t.join(15)
+    sock.close()
+    return RawResponse(received[0] if received else b"")
+
+
+def test_chunked_body_too_large_gives_413(backend, start_sluice):
+    s = start_sluice(policy(client="max_body: 1MiB"), upstream=backend.address)
+    r = post_chunked(s.port, 3 * MiB)
+    assert_json_error(r, 413, "body_too_large")
+    # a chunked body under the limit passes
+    r = post_chunked(s.port, 512 * 1024)
+    assert r.status_code == 200 and r.json()["len"] == 512 * 1024, r.text[:200]
+
+
+def test_chunked_body_of_exactly_max_body_passes(backend, start_sluice):
+    """max_body is the largest body allowed (as with Content-Length), also for chunked bodies."""
+    s = start_sluice(policy(client="max_body: 1MiB"), upstream=backend.address)
+    r = post_chunked(s.port, MiB)
+    assert r.status_code == 200 and r.json()["len"] == MiB, (r.status_code, r.text[:200])
+    r = post_chunked(s.port, MiB + 1)
+    assert_json_error(r, 413, "body_too_large")
+
+
+def test_client_hangup_cancels_the_upstream_request(backend, start_sluice):
+    s = start_sluice(policy(timeout="30s"), upstream=backend.address)
+    sock = socket.create_connection(("127.0.0.1", s.port))
+    sock.sendall(b"GET /slow?ms=5000 HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.3)
+    wait_until(lambda: backend.stats()["in_flight"] == 1, timeout=5, what="request to reach the backend")
+    hung_up = time.monotonic()
+    sock.close()
+    wait_until(lambda: backend.stats()["cancelled"] == 1, timeout=5, what="backend to see the cancel")
+    assert time.monotonic() - hung_up < 2.0
+    wait_until(lambda: s.metric("sluice_in_flight", route="api") == 0, timeout=5, what="in_flight back to 0")
+    assert requests.get(s.url + "/hello").text == "hello\n"
