@@ -20,7 +20,7 @@ static volatile sig_atomic_t drain_requested, reload_requested;
 /* The loop's context stays reachable until exit: libh2o 2.2 cannot dispose a context while
  * client connections are open, so the process ends with it alive rather than half torn down,
  * and a leak checker sees only memory that really became unreachable. */
-static gw_ctx_t *running_ctx;
+static gw_ctx_t *volatile running_ctx; /* volatile: the store must not be optimised away */
 
 static void on_signal(int signo)
 {
