@@ -38,52 +38,46 @@ int cfg_parse_uint(const char *s, uint64_t max, uint64_t *out, const char **why)
     return 0;
 }
 
-int cfg_parse_duration(const char *s, uint64_t *ms, const char **why)
+typedef struct st_unit_t {
+    const char *suffix;
+    uint64_t multiplier;
+} unit_t;
+
+/* An integer followed by one of `units`; `headroom` keeps the result that many times below
+ * UINT64_MAX so that callers can convert it (ms to ns, for instance) without overflow. */
+static int parse_scaled(const char *s, const unit_t *units, size_t num_units, uint64_t headroom, uint64_t *out, const char *syntax,
+                        const char *too_large, const char **why)
 {
-    static const struct {
-        const char *unit;
-        uint64_t ms;
-    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
     uint64_t v;
     size_t n = read_digits(s, &v);
-    *why = "expected a duration: an integer and a unit (ms, s, m, h), e.g. 250ms or 5s";
+    *why = syntax;
     if (n == 0)
         return -1;
-    for (size_t i = 0; i != sizeof(units) / sizeof(units[0]); ++i) {
-        if (strcmp(s + n, units[i].unit) == 0) {
-            if (v > UINT64_MAX / units[i].ms / 1000000) {
-                *why = "duration too large";
+    for (size_t i = 0; i != num_units; ++i) {
+        if (strcmp(s + n, units[i].suffix) == 0) {
+            if (v > UINT64_MAX / units[i].multiplier / headroom) {
+                *why = too_large;
                 return -1;
             }
-            *ms = v * units[i].ms;
+            *out = v * units[i].multiplier;
             return 0;
         }
     }
     return -1;
 }
 
+int cfg_parse_duration(const char *s, uint64_t *ms, const char **why)
+{
+    static const unit_t units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+    return parse_scaled(s, units, sizeof(units) / sizeof(units[0]), 1000000, ms,
+                        "expected a duration: an integer and a unit (ms, s, m, h), e.g. 250ms or 5s", "duration too large", why);
+}
+
 int cfg_parse_size(const char *s, uint64_t *bytes, const char **why)
 {
-    static const struct {
-        const char *unit;
-        uint64_t mult;
-    } units[] = {{"", 1}, {"B", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}, {"GiB", 1024 * 1024 * 1024}};
-    uint64_t v;
-    size_t n = read_digits(s, &v);
-    *why = "expected a size: an integer and a unit (B, KiB, MiB, GiB), e.g. 512KiB or 10MiB";
-    if (n == 0)
-        return -1;
-    for (size_t i = 0; i != sizeof(units) / sizeof(units[0]); ++i) {
-        if (strcmp(s + n, units[i].unit) == 0) {
-            if (v > UINT64_MAX / units[i].mult / 1024) {
-                *why = "size too large";
-                return -1;
-            }
-            *bytes = v * units[i].mult;
-            return 0;
-        }
-    }
-    return -1;
+    static const unit_t units[] = {{"", 1}, {"B", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}, {"GiB", 1024 * 1024 * 1024}};
+    return parse_scaled(s, units, sizeof(units) / sizeof(units[0]), 1024, bytes,
+                        "expected a size: an integer and a unit (B, KiB, MiB, GiB), e.g. 512KiB or 10MiB", "size too large", why);
 }
 
 int cfg_parse_rate(const char *s, uint64_t *count, uint64_t *period_ms, const char **why)
