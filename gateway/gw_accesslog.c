@@ -22,17 +22,22 @@ void gw_accesslog_write(gw_request_t *r, int status)
     method_len = gw_json_escape(method, req->method.base, method_len);
 
     struct timespec wall;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &wall);
-    gmtime_r(&wall.tv_sec, &tm);
-    size_t ts_len = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + ts_len, sizeof(ts) - ts_len, ".%03ldZ", wall.tv_nsec / 1000000);
+    gw_ctx_t *ctx = r->ctx;
+    if (wall.tv_sec != ctx->log_second) {
+        /* the calendar part changes once a second: format it once, not per request */
+        struct tm tm;
+        gmtime_r(&wall.tv_sec, &tm);
+        strftime(ctx->log_second_text, sizeof(ctx->log_second_text), "%Y-%m-%dT%H:%M:%S", &tm);
+        ctx->log_second = wall.tv_sec;
+    }
+    snprintf(ts, sizeof(ts), "%s.%03ldZ", ctx->log_second_text, wall.tv_nsec / 1000000);
 
     const char *decision = r->has_decision ? gw_admission_decision_names[r->decision] : "none";
     uint64_t queue_end = r->admitted_ns != 0 ? r->admitted_ns : r->upstream_started_ns;
     uint64_t upstream_end = r->upstream_head_ns != 0 ? r->upstream_head_ns : (r->upstream_started_ns != 0 ? now : 0);
 
-    fprintf(r->ctx->access_log,
+    fprintf(ctx->access_log,
             "{\"ts\":\"%s\",\"request_id\":\"%.*s\",\"route\":%s%s%s,\"method\":\"%.*s\",\"path\":\"%.*s\",\"status\":%d,"
             "\"decision\":\"%s\",\"queue_ms\":%.3f,\"upstream_ms\":%.3f,\"total_ms\":%.3f,\"client_ip\":\"%s\",\"bytes\":%zu}\n",
             ts, (int)r->request_id.len, r->request_id.base, r->route != NULL ? "\"" : "",

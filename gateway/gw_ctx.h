@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 #include "h2o.h"
 #include "cfg_config.h"
 #include "gw_metrics.h"
@@ -69,6 +70,8 @@ typedef struct st_gw_ctx_t {
     gw_timer_wheel_t timer_wheel; /* rate-limit delays */
     uint64_t rng_state[2];
     FILE *access_log;
+    time_t log_second; /* the second whose "YYYY-mm-ddTHH:MM:SS" is in log_second_text */
+    char log_second_text[24];
     int draining;
     uint64_t config_reloads_ok, config_reloads_failed;
 } gw_ctx_t;

@@ -28,11 +28,25 @@ void gw_request_id_format(char out[32], uint64_t hi, uint64_t lo)
 
 int gw_header_is_hop_by_hop(const char *name, size_t len)
 {
-    static const char *const names[] = {
-        "connection", "keep-alive",        "proxy-connection", "proxy-authenticate", "proxy-authorization", "te",
-        "trailer",    "transfer-encoding", "upgrade"};
+#define NAME(s)                                                                                                                    \
+    {                                                                                                                              \
+        s, sizeof(s) - 1                                                                                                           \
+    }
+    static const struct {
+        const char *name;
+        size_t len;
+    } names[] = {NAME("connection"),
+                 NAME("keep-alive"),
+                 NAME("proxy-connection"),
+                 NAME("proxy-authenticate"),
+                 NAME("proxy-authorization"),
+                 NAME("te"),
+                 NAME("trailer"),
+                 NAME("transfer-encoding"),
+                 NAME("upgrade")};
+#undef NAME
     for (size_t i = 0; i != sizeof(names) / sizeof(names[0]); ++i)
-        if (strlen(names[i]) == len && memcmp(names[i], name, len) == 0)
+        if (names[i].len == len && memcmp(names[i].name, name, len) == 0)
             return 1;
     return 0;
 }

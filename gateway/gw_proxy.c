@@ -314,13 +314,19 @@ static int is_idempotent(h2o_req_t *req)
            method_is(req, H2O_STRLIT("DELETE")) || method_is(req, H2O_STRLIT("OPTIONS"));
 }
 
+/* Request headers sluice writes itself, so the client's copies are not forwarded. */
 static int is_replaced_request_header(const h2o_iovec_t *name)
 {
-    static const char *const names[] = {
-        "host",         "content-length",       "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
-        "x-request-id", "x-request-timeout-ms", "expect"};
+    static const h2o_iovec_t names[] = {{H2O_STRLIT("host")},
+                                        {H2O_STRLIT("content-length")},
+                                        {H2O_STRLIT("x-forwarded-for")},
+                                        {H2O_STRLIT("x-forwarded-proto")},
+                                        {H2O_STRLIT("x-forwarded-host")},
+                                        {H2O_STRLIT("x-request-id")},
+                                        {H2O_STRLIT("x-request-timeout-ms")},
+                                        {H2O_STRLIT("expect")}};
     for (size_t i = 0; i != sizeof(names) / sizeof(names[0]); ++i)
-        if (strlen(names[i]) == name->len && memcmp(names[i], name->base, name->len) == 0)
+        if (names[i].len == name->len && memcmp(names[i].base, name->base, name->len) == 0)
             return 1;
     return 0;
 }
