@@ -3,6 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "gw_admission.h"
+#include "gw_http.h"
+#include "gw_redis.h"
+#include "gw_textbuf.h"
 
 static void respond(h2o_req_t *req, int status, const char *reason, const char *content_type, const char *body, size_t len)
 {
@@ -35,12 +38,30 @@ static void respond_metrics(gw_ctx_t *ctx, h2o_req_t *req)
     /* requests that matched no route (404) or never got a head (408) */
     names[n - 1] = "_none";
     metrics[n - 1] = &ctx->no_route_metrics;
-    gw_metrics_source_t src = {names, metrics, n, ctx->config_reloads_ok, ctx->config_reloads_failed};
+    gw_metrics_source_t src = {names, metrics, n, ctx->config_reloads_ok, ctx->config_reloads_failed, &ctx->redis_metrics};
     size_t len;
     char *text = gw_metrics_render(&src, &len);
     free(names);
     free(metrics);
     respond_malloced(req, "text/plain; version=0.0.4", text, len);
+}
+
+/* Ready whatever Redis's state: with it down, global limits follow redis.on_error and the
+ * instance still serves, so taking it out of the load balancer would not help. The body tells
+ * what is wrong with Redis, for the operator. */
+static void respond_readyz_with_redis(gw_ctx_t *ctx, h2o_req_t *req)
+{
+    gw_textbuf_t b = gw_textbuf_init(512);
+    const char *last_error = gw_redis_last_error(ctx->redis);
+    size_t len = strlen(last_error);
+    char *error = malloc(6 * len + 1);
+    if (error == NULL)
+        h2o_fatal("no memory");
+    error[gw_json_escape(error, last_error, len)] = '\0';
+    gw_textbuf_printf(&b, "{\"status\":\"ready\",\"redis\":{\"up\":%s,\"error\":\"%s\"}}\n",
+                      gw_redis_is_up(ctx->redis) ? "true" : "false", error);
+    free(error);
+    respond_malloced(req, "application/json", b.p, b.len);
 }
 
 int gw_admin_on_req(gw_ctx_t *ctx, h2o_req_t *req)
@@ -57,9 +78,11 @@ int gw_admin_on_req(gw_ctx_t *ctx, h2o_req_t *req)
         if (ctx->draining) {
             static const char body[] = "{\"status\":\"draining\"}\n";
             respond(req, 503, "Service Unavailable", "application/json", body, sizeof(body) - 1);
-        } else {
+        } else if (ctx->redis == NULL) {
             static const char body[] = "{\"status\":\"ready\"}\n";
             respond(req, 200, "OK", "application/json", body, sizeof(body) - 1);
+        } else {
+            respond_readyz_with_redis(ctx, req);
         }
     } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
         respond_metrics(ctx, req);

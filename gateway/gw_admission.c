@@ -11,6 +11,7 @@
  *   requests in a waiting room; both come back to 0 when traffic stops.
  */
 #include "gw_admission.h"
+#include "gw_admission_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,46 +22,6 @@
 #include "pol_gcra.h"
 #include "pol_keyed.h"
 #include "pol_sema.h"
-
-/* One rate limit's state. Shared by the routes of successive generations (reload) while its
- * name and parameters stay the same: the buckets carry over. Owns a copy of its config. */
-typedef struct st_gw_rate_rt_t {
-    size_t refs;
-    cfg_rate_limit_t cfg;
-    pol_gcra_params_t params;
-    pol_gcra_t whole_route; /* used when the limit has no `per:` */
-    pol_keyed_t *per_key;
-} gw_rate_rt_t;
-
-/* One route's concurrency state (semaphores and waiting rooms), shared likewise. */
-typedef struct st_gw_conc_rt_t {
-    size_t refs;
-    cfg_concurrency_t cfg;
-    pol_sema_params_t params;
-    pol_sema_t whole_route;
-    pol_keyed_t *per_key;
-    h2o_timeout_t queue_timeout;
-} gw_conc_rt_t;
-
-struct st_gw_admission_t {
-    gw_rate_rt_t **rates;
-    size_t num_rates;
-    gw_conc_rt_t *conc; /* NULL: no concurrency limit */
-};
-
-/* What admission holds for one request; lives in the request's pool. */
-typedef struct st_gw_req_admission_t {
-    gw_request_t *r;
-    size_t next_rate; /* index of the next rate limit to pass */
-    gw_timer_t delay;
-    gw_conc_rt_t *conc; /* the concurrency state the request waits in or holds a slot of */
-    pol_sema_t *sema;
-    pol_waiter_t waiter;
-    h2o_timeout_entry_t queue_timer;
-    unsigned waiting : 1;
-    unsigned holds_slot : 1;
-    uint64_t wait_started_ns;
-} gw_req_admission_t;
 
 static gw_timer_wheel_t *wheel_of(gw_ctx_t *ctx)
 {
@@ -121,23 +82,32 @@ static int same_concurrency(const cfg_concurrency_t *a, const cfg_concurrency_t 
            a->queue_size == b->queue_size && a->queue_timeout_ms == b->queue_timeout_ms && a->queue_order == b->queue_order;
 }
 
-static gw_rate_rt_t *new_rate(gw_ctx_t *ctx, const cfg_rate_limit_t *cfg)
+static gw_rate_rt_t *new_rate(gw_ctx_t *ctx, const cfg_rate_limit_t *cfg, const cfg_redis_t *redis, const char *route_name)
 {
     gw_rate_rt_t *rate = xcalloc(1, sizeof(*rate));
     rate->refs = 1;
     rate->cfg = *cfg;
     rate->cfg.name = xstrdup(cfg->name);
     rate->cfg.per = copy_key(&cfg->per);
-    pol_gcra_params_init(&rate->params, cfg->count, cfg->period_ms * 1000000u, cfg->burst);
+    if (cfg->scope == CFG_SCOPE_GLOBAL) {
+        /* the local buckets are the on_error fallback: this instance's share, rate / instances */
+        pol_gcra_params_init(&rate->params, cfg->count, cfg->period_ms * 1000000u * redis->instances,
+                             pol_global_local_share(cfg->burst, redis->instances));
+        gw_global_rate_init(ctx, rate, redis, route_name);
+    } else {
+        pol_gcra_params_init(&rate->params, cfg->count, cfg->period_ms * 1000000u, cfg->burst);
+    }
     if (cfg->per.kind != CFG_KEY_NONE)
         rate->per_key = pol_keyed_new(sizeof(pol_gcra_t), cfg->max_keys, gcra_at_rest, rate, gw_random(ctx));
     return rate;
 }
 
-static void release_rate(gw_rate_rt_t *rate)
+/* Drops a reference; the last one frees the limit (lease requests in flight hold one each). */
+void gw_admission_release_rate(gw_rate_rt_t *rate)
 {
     if (--rate->refs != 0)
         return;
+    gw_global_rate_dispose(rate);
     pol_keyed_free(rate->per_key);
     free(rate->cfg.name);
     free(rate->cfg.per.name);
@@ -145,25 +115,32 @@ static void release_rate(gw_rate_rt_t *rate)
     free(rate);
 }
 
-static gw_conc_rt_t *new_concurrency(gw_ctx_t *ctx, const cfg_concurrency_t *cfg)
+static gw_conc_rt_t *new_concurrency(gw_ctx_t *ctx, const cfg_concurrency_t *cfg, const cfg_redis_t *redis, const char *route_name)
 {
     gw_conc_rt_t *conc = xcalloc(1, sizeof(*conc));
     conc->refs = 1;
+    conc->ctx = ctx;
     conc->cfg = *cfg;
     conc->cfg.per = copy_key(&cfg->per);
     conc->params = (pol_sema_params_t){cfg->limit, cfg->queue_size, cfg->queue_order == CFG_QUEUE_LIFO};
+    if (cfg->scope == CFG_SCOPE_GLOBAL) {
+        /* the local semaphores are the on_error fallback: ceil(limit / instances) */
+        conc->params.limit = pol_global_local_share(cfg->limit, redis->instances);
+        gw_global_conc_init(ctx, conc, redis, route_name);
+    }
     if (cfg->per.kind != CFG_KEY_NONE)
         conc->per_key = pol_keyed_new(sizeof(pol_sema_t), cfg->max_keys, sema_at_rest, NULL, gw_random(ctx));
     h2o_timeout_init(ctx->loop, &conc->queue_timeout, cfg->queue_timeout_ms);
     return conc;
 }
 
-static void release_concurrency(gw_ctx_t *ctx, gw_conc_rt_t *conc)
+void gw_admission_release_concurrency(gw_conc_rt_t *conc)
 {
     if (--conc->refs != 0)
         return;
+    gw_global_conc_dispose(conc);
     pol_keyed_free(conc->per_key);
-    h2o_timeout_dispose(ctx->loop, &conc->queue_timeout);
+    h2o_timeout_dispose(conc->ctx->loop, &conc->queue_timeout);
     free(conc->cfg.per.name);
     free(conc->cfg.per.text);
     free(conc);
@@ -172,9 +149,24 @@ static void release_concurrency(gw_ctx_t *ctx, gw_conc_rt_t *conc)
 void gw_admission_init_ctx(gw_ctx_t *ctx)
 {
     gw_timer_wheel_init(&ctx->timer_wheel, ctx->loop);
+    gw_global_init_ctx(ctx);
 }
 
-gw_admission_t *gw_admission_create(gw_ctx_t *ctx, const cfg_route_t *cfg, const gw_admission_t *previous)
+/* Whether a global limit's Redis keys and fallback share are still those of `redis`. */
+static int same_redis_setup(int global, const char *key_base, uint32_t instances, const cfg_redis_t *redis, const char *route,
+                            const char *limit)
+{
+    if (!global)
+        return 1;
+    size_t len = strlen(redis->prefix) + strlen(route) + strlen(limit) + 3;
+    char *want = xcalloc(1, len + 1);
+    snprintf(want, len + 1, "%s{%s:%s:", redis->prefix, route, limit);
+    int same = strcmp(want, key_base) == 0 && instances == redis->instances;
+    free(want);
+    return same;
+}
+
+gw_admission_t *gw_admission_create(gw_ctx_t *ctx, const cfg_route_t *cfg, const cfg_redis_t *redis, const gw_admission_t *previous)
 {
     if (cfg->num_rate_limits == 0 && !cfg->concurrency.enabled)
         return NULL;
@@ -184,34 +176,38 @@ gw_admission_t *gw_admission_create(gw_ctx_t *ctx, const cfg_route_t *cfg, const
     for (size_t i = 0; i != adm->num_rates; ++i) {
         const cfg_rate_limit_t *want = &cfg->rate_limits[i];
         for (size_t j = 0; previous != NULL && j != previous->num_rates && adm->rates[i] == NULL; ++j) {
-            if (same_rate(&previous->rates[j]->cfg, want)) {
+            gw_rate_rt_t *before = previous->rates[j];
+            if (same_rate(&before->cfg, want) &&
+                same_redis_setup(before->global, before->redis_key_base, before->instances, redis, cfg->name, want->name)) {
                 adm->rates[i] = previous->rates[j];
                 ++adm->rates[i]->refs;
             }
         }
         if (adm->rates[i] == NULL)
-            adm->rates[i] = new_rate(ctx, want);
+            adm->rates[i] = new_rate(ctx, want, redis, cfg->name);
     }
     if (cfg->concurrency.enabled) {
-        if (previous != NULL && previous->conc != NULL && same_concurrency(&previous->conc->cfg, &cfg->concurrency)) {
+        const gw_conc_rt_t *before = previous != NULL ? previous->conc : NULL;
+        if (before != NULL && same_concurrency(&before->cfg, &cfg->concurrency) &&
+            same_redis_setup(before->global, before->redis_key_base, before->instances, redis, cfg->name, "concurrency")) {
             adm->conc = previous->conc;
             ++adm->conc->refs;
         } else {
-            adm->conc = new_concurrency(ctx, &cfg->concurrency);
+            adm->conc = new_concurrency(ctx, &cfg->concurrency, redis, cfg->name);
         }
     }
     return adm;
 }
 
-void gw_admission_free(gw_ctx_t *ctx, gw_admission_t *adm)
+void gw_admission_free(gw_admission_t *adm)
 {
     if (adm == NULL)
         return;
     for (size_t i = 0; i != adm->num_rates; ++i)
-        release_rate(adm->rates[i]);
+        gw_admission_release_rate(adm->rates[i]);
     free(adm->rates);
     if (adm->conc != NULL)
-        release_concurrency(ctx, adm->conc);
+        gw_admission_release_concurrency(adm->conc);
     free(adm);
 }
 
@@ -261,7 +257,7 @@ static const char *cookie_value(h2o_req_t *req, const char *name, size_t *len)
 
 /* The key of a keyed limit for this request, or NULL when the request lacks it (the table's
  * shared `_missing` entry is used then, never a free pass). */
-static const char *request_key(gw_request_t *r, const cfg_key_t *key, size_t *len)
+const char *gw_admission_request_key(gw_request_t *r, const cfg_key_t *key, size_t *len)
 {
     h2o_req_t *req = r->req;
     switch (key->kind) {
@@ -292,7 +288,7 @@ static void start_upstream(gw_req_admission_t *ra)
     gw_proxy_start_upstream(ra->r);
 }
 
-static void leave_room(gw_req_admission_t *ra)
+void gw_admission_leave_room(gw_req_admission_t *ra)
 {
     gw_route_metrics_t *m = ra->r->route->metrics;
     if (h2o_timeout_is_linked(&ra->queue_timer))
@@ -305,25 +301,38 @@ static void leave_room(gw_req_admission_t *ra)
 static void on_queue_timeout(h2o_timeout_entry_t *entry)
 {
     gw_req_admission_t *ra = H2O_STRUCT_FROM_MEMBER(gw_req_admission_t, queue_timer, entry);
-    pol_sema_cancel(ra->sema, &ra->waiter);
-    leave_room(ra);
+    if (ra->in_slot_room)
+        gw_global_leave_room(ra);
+    else
+        pol_sema_cancel(ra->sema, &ra->waiter);
+    gw_admission_leave_room(ra);
     gw_request_set_decision(ra->r, GW_ADM_QUEUE_TIMEOUT);
     gw_proxy_respond_error(ra->r, 503, "queue_timeout", "waited too long for a free slot", 1);
 }
 
-static void enter_concurrency(gw_req_admission_t *ra)
+void gw_admission_enter_room(gw_req_admission_t *ra, gw_conc_rt_t *conc)
+{
+    ra->waiting = 1;
+    ra->wait_started_ns = gw_now_ns();
+    ++ra->r->route->metrics->queue_depth;
+    ra->queue_timer.cb = on_queue_timeout;
+    h2o_timeout_link(ra->r->ctx->loop, &conc->queue_timeout, &ra->queue_timer);
+}
+
+void gw_admission_reject_queue_full(gw_request_t *r)
+{
+    gw_request_set_decision(r, GW_ADM_QUEUE_FULL);
+    gw_proxy_respond_error(r, 503, "queue_full", "too many requests in progress for this route", 1);
+}
+
+void gw_admission_enter_local_concurrency(gw_req_admission_t *ra, gw_conc_rt_t *conc)
 {
     gw_request_t *r = ra->r;
-    gw_conc_rt_t *conc = r->route->admission->conc;
-    if (conc == NULL) {
-        start_upstream(ra);
-        return;
-    }
     uint64_t now = gw_now_ns();
     ra->conc = conc;
     if (conc->per_key != NULL) {
         size_t len = 0;
-        const char *key = request_key(r, &conc->cfg.per, &len);
+        const char *key = gw_admission_request_key(r, &conc->cfg.per, &len);
         ra->sema = pol_keyed_get(conc->per_key, key, len, now);
     } else {
         ra->sema = &conc->whole_route;
@@ -334,18 +343,30 @@ static void enter_concurrency(gw_req_admission_t *ra)
         start_upstream(ra);
         break;
     case POL_WAIT:
-        ra->waiting = 1;
-        ra->wait_started_ns = now;
-        ++r->route->metrics->queue_depth;
-        ra->queue_timer.cb = on_queue_timeout;
-        h2o_timeout_link(r->ctx->loop, &conc->queue_timeout, &ra->queue_timer);
+        gw_admission_enter_room(ra, conc);
         break;
     case POL_REJECT:
         ra->sema = NULL;
-        gw_request_set_decision(r, GW_ADM_QUEUE_FULL);
-        gw_proxy_respond_error(r, 503, "queue_full", "too many requests in progress for this route", 1);
+        gw_admission_reject_queue_full(r);
         break;
     }
+}
+
+void gw_admission_deny_unavailable(gw_req_admission_t *ra)
+{
+    gw_request_set_decision(ra->r, GW_ADM_REDIS_UNAVAILABLE);
+    gw_proxy_respond_error(ra->r, 503, "redis_unavailable", "global limits cannot be checked: Redis is unavailable", 1);
+}
+
+static void enter_concurrency(gw_req_admission_t *ra)
+{
+    gw_conc_rt_t *conc = ra->r->route->admission->conc;
+    if (conc == NULL)
+        start_upstream(ra);
+    else if (conc->global)
+        gw_global_conc_enter(ra, conc);
+    else
+        gw_admission_enter_local_concurrency(ra, conc);
 }
 
 /* ---- rate limits ---- */
@@ -374,20 +395,85 @@ static void on_delay_done(gw_timer_t *timer)
     pass_rate_limits(ra);
 }
 
+/* A global limit's delay: its token was not reserved, so the same limit is asked again. */
+static void on_global_delay_done(gw_timer_t *timer)
+{
+    pass_rate_limits(H2O_STRUCT_FROM_MEMBER(gw_req_admission_t, delay, timer));
+}
+
 static pol_gcra_t *bucket_for(gw_request_t *r, gw_rate_rt_t *rate, uint64_t now)
 {
     if (rate->per_key == NULL)
         return &rate->whole_route;
     size_t len = 0;
-    const char *key = request_key(r, &rate->cfg.per, &len);
+    const char *key = gw_admission_request_key(r, &rate->cfg.per, &len);
     return pol_keyed_get(rate->per_key, key, len, now);
 }
 
-static void reject(gw_request_t *r, gw_rate_rt_t *rate, const pol_gcra_result_t *res)
+void gw_admission_reject_rate(gw_req_admission_t *ra, gw_rate_rt_t *rate, uint64_t retry_after_ns)
 {
+    gw_request_t *r = ra->r;
     gw_request_set_decision(r, GW_ADM_RATE_LIMITED);
-    add_ratelimit_headers(r->req, &rate->cfg, 0, ceil_seconds(res->retry_after_ns));
-    gw_proxy_respond_error(r, 429, "rate_limited", "rate limit exceeded", ceil_seconds(res->retry_after_ns));
+    add_ratelimit_headers(r->req, &rate->cfg, 0, ceil_seconds(retry_after_ns));
+    gw_proxy_respond_error(r, 429, "rate_limited", "rate limit exceeded", ceil_seconds(retry_after_ns));
+}
+
+void gw_admission_continue(gw_req_admission_t *ra)
+{
+    pass_rate_limits(ra);
+}
+
+/* How long the request may still wait for `rate` (on_exceed: delay): max_delay from its first
+ * wait for this limit, and never past the route's deadline (the 504 would come first anyway). */
+static uint64_t delay_budget(gw_req_admission_t *ra, gw_rate_rt_t *rate, uint64_t now, uint64_t since)
+{
+    if (rate->cfg.on_exceed != CFG_EXCEED_DELAY)
+        return 0;
+    gw_request_t *r = ra->r;
+    uint64_t deadline = r->arrived_ns + r->route->cfg->timeout_ms * 1000000u;
+    uint64_t delay_end = since + rate->cfg.max_delay_ms * 1000000u;
+    if (delay_end < deadline)
+        deadline = delay_end;
+    return deadline > now ? deadline - now : 0;
+}
+
+/* One global limit: 1 when passed, 0 when the request waits or was answered. *use_local is set
+ * when Redis is unavailable and on_error is `local`. */
+static int pass_global_rate(gw_req_admission_t *ra, gw_rate_rt_t *rate, uint64_t now, int *use_local)
+{
+    uint64_t retry_after = 0;
+    switch (gw_global_rate_take(ra, rate, now, &retry_after)) {
+    case GW_GLOBAL_ADMIT:
+        ra->delay_started_ns = 0;
+        return 1;
+    case GW_GLOBAL_PENDING:
+        return 0;
+    case GW_GLOBAL_REJECT: {
+        if (ra->delay_started_ns == 0)
+            ra->delay_started_ns = now;
+        uint64_t budget = delay_budget(ra, rate, now, ra->delay_started_ns);
+        if (retry_after <= budget && budget != 0) {
+            gw_request_set_decision(ra->r, GW_ADM_DELAYED);
+            gw_timer_start(wheel_of(ra->r->ctx), &ra->delay, (retry_after + 999999u) / 1000000u, on_global_delay_done);
+        } else {
+            gw_admission_reject_rate(ra, rate, retry_after);
+        }
+        return 0;
+    }
+    case GW_GLOBAL_FALLBACK:
+        break;
+    }
+    switch (gw_global_fallback(ra->r)) {
+    case CFG_REDIS_FALLBACK_ALLOW:
+        return 1;
+    case CFG_REDIS_FALLBACK_DENY:
+        gw_admission_deny_unavailable(ra);
+        return 0;
+    case CFG_REDIS_FALLBACK_LOCAL:
+        break;
+    }
+    *use_local = 1;
+    return 1;
 }
 
 static void pass_rate_limits(gw_req_admission_t *ra)
@@ -397,26 +483,29 @@ static void pass_rate_limits(gw_req_admission_t *ra)
     uint64_t now = gw_now_ns();
     pol_gcra_result_t res;
 
-    /* All must allow: a request refused by one limit spends no token of the others. */
+    /* All must allow: a request refused by one limit spends no token of the others (a global
+     * limit is refused here only when Redis already said its bucket is empty). */
     for (size_t i = ra->next_rate; i != adm->num_rates; ++i) {
         gw_rate_rt_t *rate = adm->rates[i];
-        if (rate->cfg.on_exceed == CFG_EXCEED_REJECT &&
-            pol_gcra_peek(bucket_for(r, rate, now), &rate->params, now, &res) == POL_REJECT) {
-            reject(r, rate, &res);
+        if (rate->cfg.on_exceed != CFG_EXCEED_REJECT)
+            continue;
+        uint64_t retry_after;
+        if (rate->global ? gw_global_rate_known_empty(ra, rate, now, &retry_after)
+                         : pol_gcra_peek(bucket_for(r, rate, now), &rate->params, now, &res) == POL_REJECT) {
+            gw_admission_reject_rate(ra, rate, rate->global ? retry_after : res.retry_after_ns);
             return;
         }
     }
     for (; ra->next_rate != adm->num_rates; ++ra->next_rate) {
         gw_rate_rt_t *rate = adm->rates[ra->next_rate];
-        uint64_t max_wait = 0;
-        if (rate->cfg.on_exceed == CFG_EXCEED_DELAY) {
-            /* never wait past the route's deadline: the 504 would come first anyway */
-            uint64_t deadline = r->arrived_ns + r->route->cfg->timeout_ms * 1000000u;
-            uint64_t budget = deadline > now ? deadline - now : 0;
-            max_wait = rate->cfg.max_delay_ms * 1000000u;
-            if (max_wait > budget)
-                max_wait = budget;
+        if (rate->global) {
+            int use_local = 0;
+            if (!pass_global_rate(ra, rate, now, &use_local))
+                return;
+            if (!use_local)
+                continue;
         }
+        uint64_t max_wait = delay_budget(ra, rate, now, now);
         switch (pol_gcra_take(bucket_for(r, rate, now), &rate->params, now, max_wait, &res)) {
         case POL_ADMIT:
             continue;
@@ -425,7 +514,7 @@ static void pass_rate_limits(gw_req_admission_t *ra)
             gw_timer_start(wheel_of(r->ctx), &ra->delay, (res.wait_ns + 999999u) / 1000000u, on_delay_done);
             return;
         case POL_REJECT:
-            reject(r, rate, &res);
+            gw_admission_reject_rate(ra, rate, res.retry_after_ns);
             return;
         }
     }
@@ -454,16 +543,17 @@ void gw_admission_release(gw_request_t *r)
     if (ra == NULL)
         return;
     gw_timer_stop(&ra->delay);
+    gw_global_release(ra);
     if (ra->waiting) {
         pol_sema_cancel(ra->sema, &ra->waiter);
-        leave_room(ra);
+        gw_admission_leave_room(ra);
     }
     if (ra->holds_slot) {
         ra->holds_slot = 0;
         pol_waiter_t *next = pol_sema_release(ra->sema, &ra->conc->params);
         if (next != NULL) {
             gw_req_admission_t *woken = H2O_STRUCT_FROM_MEMBER(gw_req_admission_t, waiter, next);
-            leave_room(woken);
+            gw_admission_leave_room(woken);
             woken->holds_slot = 1;
             start_upstream(woken);
         }

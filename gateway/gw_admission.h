@@ -13,9 +13,14 @@ void gw_admission_init_ctx(gw_ctx_t *ctx);
 /* The limiter state of one route, or NULL when it has no limits. Each rate limit and the
  * concurrency limit of `previous` (the same-named route of the generation being replaced, or
  * NULL) whose name and parameters are unchanged is shared, state included; others start fresh. */
-gw_admission_t *gw_admission_create(gw_ctx_t *ctx, const cfg_route_t *cfg, const gw_admission_t *previous);
+gw_admission_t *gw_admission_create(gw_ctx_t *ctx, const cfg_route_t *cfg, const cfg_redis_t *redis,
+                                    const gw_admission_t *previous);
+/* Brings the Redis client in line with `config` (the current generation's): started, kept,
+ * replaced (address, password, database or timeout changed) or stopped. */
+void gw_global_apply_redis(gw_ctx_t *ctx, const cfg_config_t *config);
+
 /* Drops the route's references; state still shared by another generation lives on. */
-void gw_admission_free(gw_ctx_t *ctx, gw_admission_t *adm);
+void gw_admission_free(gw_admission_t *adm);
 
 /* Decides for a routed request: calls gw_proxy_start_upstream() now or later, or answers with
  * 429/503 itself. */

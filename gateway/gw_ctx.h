@@ -16,6 +16,7 @@
 #include "gw_upstream.h"
 
 typedef struct st_gw_admission_t gw_admission_t;
+typedef struct st_gw_redis_t gw_redis_t;
 
 typedef struct st_gw_route_rt_t {
     const cfg_route_t *cfg;
@@ -67,7 +68,13 @@ typedef struct st_gw_ctx_t {
     size_t live_requests;     /* gw_request_t not yet disposed: what a drain waits for */
     h2o_linklist_t live_list; /* the same requests (gw_request_t.live_link) */
 
-    gw_timer_wheel_t timer_wheel; /* rate-limit delays */
+    gw_timer_wheel_t timer_wheel; /* rate-limit delays, Redis reconnects and polls */
+    gw_redis_t *redis;            /* NULL without a redis: block */
+    gw_redis_metrics_t redis_metrics;
+    char instance_id[20]; /* random; names this process's global slots in Redis */
+    uint64_t slot_seq;
+    h2o_linklist_t held_slots; /* requests holding a global slot (gw_req_admission_t.held_link) */
+    gw_timer_t renew_timer;
     uint64_t rng_state[2];
     FILE *access_log;
     time_t log_second; /* the second whose "YYYY-mm-ddTHH:MM:SS" is in log_second_text */

@@ -8,8 +8,8 @@
 static const double bucket_bounds[GW_HIST_BUCKETS - 1] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                           0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 
-const char *const gw_admission_decision_names[GW_ADM_DECISION_COUNT] = {"admitted",      "rate_limited", "delayed",    "queue_full",
-                                                                        "queue_timeout", "timeout",      "client_gone"};
+const char *const gw_admission_decision_names[GW_ADM_DECISION_COUNT] = {
+    "admitted", "rate_limited", "delayed", "queue_full", "queue_timeout", "timeout", "client_gone", "redis_unavailable"};
 
 void gw_histogram_observe(gw_histogram_t *h, double seconds)
 {
@@ -21,19 +21,49 @@ void gw_histogram_observe(gw_histogram_t *h, double seconds)
     h->sum += seconds;
 }
 
+const char *const gw_redis_error_names[GW_REDIS_ERR_KIND_COUNT] = {"connect", "auth", "timeout", "reply"};
+
+/* One histogram; `route` NULL for a histogram without labels. */
 static void put_histogram(gw_textbuf_t *b, const char *name, const char *route, const gw_histogram_t *h)
 {
+    char labels[160] = "";
+    if (route != NULL)
+        snprintf(labels, sizeof(labels), "route=\"%s\",", route);
     uint64_t cumulative = 0;
     for (size_t i = 0; i != GW_HIST_BUCKETS; ++i) {
         cumulative += h->buckets[i];
         if (i == GW_HIST_BUCKETS - 1)
-            gw_textbuf_printf(b, "%s_bucket{route=\"%s\",le=\"+Inf\"} %llu\n", name, route, (unsigned long long)cumulative);
+            gw_textbuf_printf(b, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, labels, (unsigned long long)cumulative);
         else
-            gw_textbuf_printf(b, "%s_bucket{route=\"%s\",le=\"%g\"} %llu\n", name, route, bucket_bounds[i],
-                              (unsigned long long)cumulative);
+            gw_textbuf_printf(b, "%s_bucket{%sle=\"%g\"} %llu\n", name, labels, bucket_bounds[i], (unsigned long long)cumulative);
     }
-    gw_textbuf_printf(b, "%s_sum{route=\"%s\"} %.6f\n%s_count{route=\"%s\"} %llu\n", name, route, h->sum, name, route,
-                      (unsigned long long)h->count);
+    if (route != NULL)
+        gw_textbuf_printf(b, "%s_sum{route=\"%s\"} %.6f\n%s_count{route=\"%s\"} %llu\n", name, route, h->sum, name, route,
+                          (unsigned long long)h->count);
+    else
+        gw_textbuf_printf(b, "%s_sum %.6f\n%s_count %llu\n", name, h->sum, name, (unsigned long long)h->count);
+}
+
+static void put_redis(gw_textbuf_t *b, const gw_redis_metrics_t *m)
+{
+    static const char *const modes[] = {"local", "allow", "deny"};
+    gw_textbuf_printf(b,
+                      "# HELP sluice_redis_up 1 while the Redis connection is ready for commands.\n# TYPE sluice_redis_up gauge\n"
+                      "sluice_redis_up %d\n"
+                      "# HELP sluice_redis_commands_total Commands sent to Redis.\n# TYPE sluice_redis_commands_total counter\n"
+                      "sluice_redis_commands_total %llu\n"
+                      "# HELP sluice_redis_errors_total Redis failures, by kind.\n# TYPE sluice_redis_errors_total counter\n",
+                      m->up, (unsigned long long)m->commands);
+    for (size_t k = 0; k != GW_REDIS_ERR_KIND_COUNT; ++k)
+        gw_textbuf_printf(b, "sluice_redis_errors_total{kind=\"%s\"} %llu\n", gw_redis_error_names[k],
+                          (unsigned long long)m->errors[k]);
+    gw_textbuf_printf(b, "# HELP sluice_redis_fallback_total Global-limit decisions made by redis.on_error, by mode.\n"
+                         "# TYPE sluice_redis_fallback_total counter\n");
+    for (size_t k = 0; k != 3; ++k)
+        gw_textbuf_printf(b, "sluice_redis_fallback_total{mode=\"%s\"} %llu\n", modes[k], (unsigned long long)m->fallback[k]);
+    gw_textbuf_printf(b, "# HELP sluice_redis_roundtrip_seconds From sending a Redis command to its reply.\n"
+                         "# TYPE sluice_redis_roundtrip_seconds histogram\n");
+    put_histogram(b, "sluice_redis_roundtrip_seconds", NULL, &m->roundtrip);
 }
 
 char *gw_metrics_render(const gw_metrics_source_t *src, size_t *len)
@@ -86,6 +116,9 @@ char *gw_metrics_render(const gw_metrics_source_t *src, size_t *len)
                       "sluice_config_reloads_total{result=\"success\"} %llu\n"
                       "sluice_config_reloads_total{result=\"failure\"} %llu\n",
                       (unsigned long long)src->config_reloads_ok, (unsigned long long)src->config_reloads_failed);
+
+    if (src->redis != NULL && src->redis->enabled)
+        put_redis(&b, src->redis);
 
     *len = b.len;
     return b.p;

@@ -25,6 +25,7 @@ typedef enum {
     GW_ADM_QUEUE_TIMEOUT,
     GW_ADM_TIMEOUT,
     GW_ADM_CLIENT_GONE,
+    GW_ADM_REDIS_UNAVAILABLE, /* on_error: deny while Redis is unavailable */
     GW_ADM_DECISION_COUNT
 } gw_admission_decision_t;
 
@@ -50,6 +51,26 @@ static inline void gw_count_status(gw_route_metrics_t *m, int status)
         ++m->requests_by_status[status - GW_STATUS_MIN];
 }
 
+typedef enum {
+    GW_REDIS_ERR_CONNECT, /* could not connect, or the connection broke */
+    GW_REDIS_ERR_AUTH,    /* AUTH or SELECT refused */
+    GW_REDIS_ERR_TIMEOUT, /* no reply within redis.timeout */
+    GW_REDIS_ERR_REPLY,   /* an error reply or a reply of an unexpected shape */
+    GW_REDIS_ERR_KIND_COUNT
+} gw_redis_error_kind_t;
+
+extern const char *const gw_redis_error_names[GW_REDIS_ERR_KIND_COUNT];
+
+/* Redis client and fallback counters of one loop; survive reconnects and reloads. */
+typedef struct st_gw_redis_metrics_t {
+    int enabled; /* a redis: block is configured: the families are rendered */
+    int up;
+    uint64_t commands;
+    uint64_t errors[GW_REDIS_ERR_KIND_COUNT];
+    uint64_t fallback[3]; /* by cfg_redis_on_error_t: decisions made by on_error */
+    gw_histogram_t roundtrip;
+} gw_redis_metrics_t;
+
 /* Appends the Prometheus text of one route's metrics (all families interleaved per route is not
  * allowed by the format, so the caller renders family by family: see gw_metrics_render). */
 typedef struct st_gw_metrics_source_t {
@@ -58,6 +79,7 @@ typedef struct st_gw_metrics_source_t {
     size_t num_routes;
     uint64_t config_reloads_ok;
     uint64_t config_reloads_failed;
+    const gw_redis_metrics_t *redis;
 } gw_metrics_source_t;
 
 /* Renders every family into a malloc'd buffer (caller frees); *len receives its length. */

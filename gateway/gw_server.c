@@ -131,7 +131,7 @@ static const gw_route_rt_t *find_route(const gw_generation_t *gen, const char *n
 static void free_generation(gw_ctx_t *ctx, gw_generation_t *gen)
 {
     for (size_t i = 0; i != gen->config->num_routes; ++i) {
-        gw_admission_free(ctx, gen->routes[i].admission);
+        gw_admission_free(gen->routes[i].admission);
         h2o_timeout_dispose(ctx->loop, &gen->routes[i].deadline);
     }
     for (size_t i = 0; i != gen->config->num_upstreams; ++i)
@@ -173,7 +173,7 @@ static gw_generation_t *create_generation(gw_ctx_t *ctx, cfg_config_t *config, c
         route->metrics = metrics_for(ctx, route->cfg->name);
         h2o_timeout_init(ctx->loop, &route->deadline, route->cfg->timeout_ms);
         const gw_route_rt_t *before = find_route(previous, route->cfg->name);
-        route->admission = gw_admission_create(ctx, route->cfg, before != NULL ? before->admission : NULL);
+        route->admission = gw_admission_create(ctx, route->cfg, &config->redis, before != NULL ? before->admission : NULL);
     }
     return gen;
 }
@@ -234,6 +234,7 @@ int gw_ctx_init(gw_ctx_t *ctx, h2o_evloop_t *loop, cfg_config_t *config, const c
 
     if ((ctx->gen = create_generation(ctx, config, NULL)) == NULL)
         return -1;
+    gw_global_apply_redis(ctx, config);
     return 0;
 }
 
@@ -271,6 +272,7 @@ void gw_reload(gw_ctx_t *ctx)
     apply_client_settings(ctx, config);
     gw_generation_t *previous = ctx->gen;
     ctx->gen = gen;
+    gw_global_apply_redis(ctx, config);
     gw_generation_release(ctx, previous);
     ++ctx->config_reloads_ok;
     fprintf(stderr, "sluice: reloaded %s (%zu routes)\n", ctx->config_path, config->num_routes);

@@ -49,23 +49,6 @@ static cfg_config_t *load(const char *path)
     return config;
 }
 
-/* Global limits are validated but not yet enforced across instances: say so rather than let
- * a user believe a cluster-wide limit holds. */
-static void warn_unenforced_global_limits(const cfg_config_t *config)
-{
-    for (size_t i = 0; i != config->num_routes; ++i) {
-        const cfg_route_t *route = &config->routes[i];
-        int global = route->concurrency.enabled && route->concurrency.scope == CFG_SCOPE_GLOBAL;
-        for (size_t j = 0; j != route->num_rate_limits; ++j)
-            global |= route->rate_limits[j].scope == CFG_SCOPE_GLOBAL;
-        if (global)
-            fprintf(stderr,
-                    "sluice: warning: route \"%s\": scope: global limits are enforced per instance (cross-instance "
-                    "enforcement through Redis is not built yet)\n",
-                    route->name);
-    }
-}
-
 static void install_signal_handlers(void)
 {
     struct sigaction sa;
@@ -157,7 +140,6 @@ int main(int argc, char **argv)
     cfg_config_t *config = load(config_path);
     if (config == NULL)
         return 1;
-    warn_unenforced_global_limits(config);
     if (check_only) {
         printf("%s: ok\n", config_path);
         cfg_free(config);

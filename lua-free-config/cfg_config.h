@@ -115,6 +115,7 @@ typedef struct st_cfg_redis_t {
     char *prefix;
     cfg_redis_on_error_t on_error;
     uint32_t instances;
+    uint64_t slot_lease_ms; /* lifetime of a global concurrency slot, renewed while it is held */
 } cfg_redis_t;
 
 typedef struct st_cfg_config_t {

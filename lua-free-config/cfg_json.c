@@ -185,7 +185,9 @@ char *cfg_to_json(const cfg_config_t *c)
         dur(&o, c->redis.timeout_ms);
         put(&o, ",\"prefix\":");
         str(&o, c->redis.prefix);
-        put(&o, ",\"on_error\":\"%s\",\"instances\":%u}", on_error[c->redis.on_error], c->redis.instances);
+        put(&o, ",\"on_error\":\"%s\",\"instances\":%u,\"slot_lease\":", on_error[c->redis.on_error], c->redis.instances);
+        dur(&o, c->redis.slot_lease_ms);
+        put(&o, "}");
     } else {
         put(&o, "null");
     }

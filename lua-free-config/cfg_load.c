@@ -396,6 +396,10 @@ static void parse_redis(loader_t *l, yaml_node_t *map, cfg_redis_t *r)
             r->on_error = (cfg_redis_on_error_t)e;
         } else if (key_is(k, "instances")) {
             integer(l, v, "redis.instances", 1, 1000, &r->instances);
+        } else if (key_is(k, "slot_lease")) {
+            duration(l, v, "redis.slot_lease", &r->slot_lease_ms);
+            if (r->slot_lease_ms < 1000 || r->slot_lease_ms > 3600000)
+                error_at(l, v, "redis.slot_lease: must be between 1s and 1h");
         } else {
             unknown_key(l, k, "redis");
         }
@@ -782,6 +786,7 @@ static void parse_root(loader_t *l, yaml_node_t *root, cfg_config_t *c)
     c->redis.timeout_ms = 25;
     c->redis.prefix = cfg_xstrdup("sluice:");
     c->redis.instances = 1;
+    c->redis.slot_lease_ms = 10000;
     if (redis != NULL)
         parse_redis(l, redis, &c->redis);
     yaml_node_t *ups = find_key(l, root, "upstreams");

@@ -1,0 +1,588 @@
+/*
+ * Global limits: rate limits and concurrency limits held in Redis (policies/pol_global.h has
+ * the algorithms and their accuracy), with `redis.on_error` when Redis is unavailable.
+ *
+ * Rate limits: a request spends a token of its key's local lease; a lease request goes out when
+ * the lease runs low (in the background) or empty (the request waits for it, bounded by
+ * redis.timeout). Waiters of one key share one lease request. Redis's "empty until T" is kept,
+ * so a flood is refused locally without asking Redis again before T.
+ *
+ * Concurrency: each request acquires a slot (a lease in a sorted set) with one command and
+ * releases it with ZREM when it finishes. A request that finds the key full waits in this
+ * instance's room for that key. The room learns of free slots in two ways: a local request
+ * that finishes hands its slot straight to the first waiter (no command), and a poll retries
+ * the acquire for the first waiter with a backoff from 2 ms to 50 ms (so a slot freed by
+ * another instance is found within 50 ms, at a cost of at most 20 commands a second per key
+ * with waiters, whatever the number of waiters). Held slots are renewed every third of
+ * redis.slot_lease; a killed instance's slots expire after it.
+ *
+ * Invariants:
+ * - a lease request or acquire in flight holds a reference to its limit, so its reply always
+ *   finds it; a pol_keyed value with a request in flight, a waiter, a holder or a poll timer is
+ *   not at rest, so it is never dropped under them.
+ * - a request is in at most one of: a lease's waiters, a first acquire (ra->acquire), a global
+ *   room, the held slots; gw_global_release takes it out of whichever.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "gw_admission_internal.h"
+#include "gw_redis.h"
+
+#define POLL_MIN_MS 2
+#define POLL_MAX_MS 50
+
+typedef struct st_gw_acquire_op_t {
+    gw_ctx_t *ctx;
+    gw_conc_rt_t *conc; /* a reference */
+    gw_slot_key_t *slot_key;
+    gw_req_admission_t *ra; /* the request of a first acquire; NULL for a poll or once it is gone */
+    int is_poll;
+    char member[48];
+    size_t key_len;
+    char key[]; /* the Redis key, for the ZREM of a slot nobody wants any more */
+} gw_acquire_op_t;
+
+static void *xmalloc(size_t size)
+{
+    void *p = malloc(size);
+    if (p == NULL)
+        h2o_fatal("no memory");
+    return p;
+}
+
+static char *make_key_base(const cfg_redis_t *redis, const char *route, const char *limit)
+{
+    size_t len = strlen(redis->prefix) + strlen(route) + strlen(limit) + 4;
+    char *base = xmalloc(len);
+    snprintf(base, len, "%s{%s:%s:", redis->prefix, route, limit);
+    return base;
+}
+
+/* "BASEkey}" in the request's pool. */
+static char *make_key(gw_request_t *r, const char *base, const char *key, size_t key_len, size_t *len)
+{
+    size_t base_len = strlen(base);
+    char *full = h2o_mem_alloc_pool(&r->req->pool, base_len + key_len + 2);
+    memcpy(full, base, base_len);
+    memcpy(full + base_len, key, key_len);
+    full[base_len + key_len] = '}';
+    full[base_len + key_len + 1] = '\0';
+    *len = base_len + key_len + 1;
+    return full;
+}
+
+/* The key text of a keyed value: the request's own, or the shared `_missing` / `_overflow`. */
+static const char *value_key(gw_request_t *r, const cfg_key_t *per, pol_keyed_t *table, void **value, uint64_t now, size_t *len)
+{
+    const char *key = gw_admission_request_key(r, per, len);
+    *value = pol_keyed_get(table, key, *len, now);
+    if (*value == pol_keyed_overflow(table))
+        key = "_overflow", *len = 9;
+    else if (key == NULL)
+        key = "_missing", *len = 8;
+    return key;
+}
+
+cfg_redis_on_error_t gw_global_fallback(gw_request_t *r)
+{
+    cfg_redis_on_error_t mode = r->gen->config->redis.on_error;
+    ++r->ctx->redis_metrics.fallback[mode];
+    return mode;
+}
+
+static void count_bad_reply(gw_ctx_t *ctx)
+{
+    ++ctx->redis_metrics.errors[GW_REDIS_ERR_REPLY];
+}
+
+static void ignore_reply(const redisReply *reply, void *data, const char *err)
+{
+    (void)reply, (void)data, (void)err;
+}
+
+/* ---- rate limits ---- */
+
+static int lease_at_rest(const void *value, void *data, uint64_t now_ns)
+{
+    (void)data;
+    const gw_rate_lease_t *l = value;
+    return pol_lease_at_rest(&l->lease, now_ns) && (l->waiters.next == NULL || l->waiters.next == &l->waiters);
+}
+
+void gw_global_rate_init(gw_ctx_t *ctx, gw_rate_rt_t *rate, const cfg_redis_t *redis, const char *route_name)
+{
+    const cfg_rate_limit_t *cfg = &rate->cfg;
+    rate->global = 1;
+    rate->ctx = ctx;
+    rate->instances = redis->instances;
+    pol_lease_params_init(&rate->lease_params, cfg->count, cfg->period_ms * 1000000u, cfg->burst, redis->instances);
+    snprintf(rate->lease_args[0], sizeof(rate->lease_args[0]), "%.3f", rate->lease_params.interval_us);
+    snprintf(rate->lease_args[1], sizeof(rate->lease_args[1]), "%.3f", rate->lease_params.capacity_us);
+    rate->redis_key_base = make_key_base(redis, route_name, cfg->name);
+    if (cfg->per.kind != CFG_KEY_NONE)
+        rate->per_key_lease = pol_keyed_new(sizeof(gw_rate_lease_t), cfg->max_keys, lease_at_rest, NULL, gw_random(ctx));
+}
+
+void gw_global_rate_dispose(gw_rate_rt_t *rate)
+{
+    if (!rate->global)
+        return;
+    pol_keyed_free(rate->per_key_lease);
+    free(rate->redis_key_base);
+}
+
+static gw_rate_lease_t *lease_for(gw_request_t *r, gw_rate_rt_t *rate, uint64_t now, const char **key, size_t *len)
+{
+    gw_rate_lease_t *l;
+    if (rate->per_key_lease == NULL) {
+        l = &rate->whole_lease;
+        *key = "_route", *len = 6;
+    } else {
+        void *value;
+        *key = value_key(r, &rate->cfg.per, rate->per_key_lease, &value, now, len);
+        l = value;
+    }
+    if (l->waiters.next == NULL)
+        h2o_linklist_init_anchor(&l->waiters);
+    return l;
+}
+
+static int parse_lease_reply(const redisReply *reply, uint32_t *granted, uint64_t *retry_after_ns)
+{
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 || reply->element[0]->type != REDIS_REPLY_INTEGER ||
+        reply->element[1]->type != REDIS_REPLY_INTEGER)
+        return -1;
+    long long n = reply->element[0]->integer, retry_us = reply->element[1]->integer;
+    if (n < 0 || n > UINT32_MAX || retry_us < 0 || retry_us > 86400LL * 1000000 * 365)
+        return -1;
+    *granted = (uint32_t)n;
+    *retry_after_ns = (uint64_t)retry_us * 1000u;
+    return 0;
+}
+
+static void on_lease_reply(const redisReply *reply, void *data, const char *err)
+{
+    gw_rate_lease_t *l = data;
+    gw_rate_rt_t *rate = l->rate;
+    uint32_t granted = 0;
+    uint64_t retry_after = 0;
+    int failed = err != NULL;
+    if (!failed && parse_lease_reply(reply, &granted, &retry_after) != 0) {
+        count_bad_reply(rate->ctx);
+        failed = 1;
+    }
+    l->rate = NULL;
+    l->lease.fetching = 0;
+    if (!failed)
+        pol_lease_granted(&l->lease, gw_now_ns(), granted, retry_after);
+
+    /* Each waiter asks again: it spends a token, learns the bucket is empty, starts the next
+     * lease request, or (failed) falls back. Taken off the lease first, as they may rejoin it. */
+    h2o_linklist_t woken;
+    h2o_linklist_init_anchor(&woken);
+    h2o_linklist_insert_list(&woken, &l->waiters);
+    while (!h2o_linklist_is_empty(&woken)) {
+        gw_req_admission_t *ra = H2O_STRUCT_FROM_MEMBER(gw_req_admission_t, lease_link, woken.next);
+        h2o_linklist_unlink(&ra->lease_link);
+        ra->lease = NULL;
+        ra->redis_failed = failed;
+        gw_admission_continue(ra);
+    }
+    gw_admission_release_rate(rate);
+}
+
+static int request_lease(gw_ctx_t *ctx, gw_request_t *r, gw_rate_rt_t *rate, gw_rate_lease_t *l, const char *key, size_t key_len)
+{
+    size_t full_len;
+    char *full = make_key(r, rate->redis_key_base, key, key_len, &full_len);
+    char batch[16];
+    int n = snprintf(batch, sizeof(batch), "%u", rate->lease_params.batch);
+    const char *argv[] = {rate->lease_args[0], rate->lease_args[1], batch};
+    size_t lens[] = {strlen(argv[0]), strlen(argv[1]), (size_t)n};
+    if (gw_redis_eval(ctx->redis, POL_GLOBAL_SCRIPT_LEASE, full, full_len, 3, argv, lens, on_lease_reply, l) != 0)
+        return -1;
+    l->lease.fetching = 1;
+    l->rate = rate;
+    ++rate->refs;
+    return 0;
+}
+
+gw_global_result_t gw_global_rate_take(gw_req_admission_t *ra, gw_rate_rt_t *rate, uint64_t now_ns, uint64_t *retry_after_ns)
+{
+    gw_request_t *r = ra->r;
+    if (ra->redis_failed) {
+        ra->redis_failed = 0;
+        return GW_GLOBAL_FALLBACK;
+    }
+    if (!gw_redis_is_up(r->ctx->redis))
+        return GW_GLOBAL_FALLBACK;
+    const char *key;
+    size_t key_len;
+    gw_rate_lease_t *l = lease_for(r, rate, now_ns, &key, &key_len);
+    if (pol_lease_take(&l->lease, now_ns)) {
+        /* refill before it runs out, so that steady traffic never waits for Redis */
+        if (pol_lease_wants_refill(&l->lease, &rate->lease_params, now_ns))
+            request_lease(r->ctx, r, rate, l, key, key_len);
+        return GW_GLOBAL_ADMIT;
+    }
+    if ((*retry_after_ns = pol_lease_empty_for(&l->lease, now_ns)) != 0)
+        return GW_GLOBAL_REJECT;
+    if (!l->lease.fetching && request_lease(r->ctx, r, rate, l, key, key_len) != 0)
+        return GW_GLOBAL_FALLBACK;
+    ra->lease = l;
+    h2o_linklist_insert(&l->waiters, &ra->lease_link);
+    return GW_GLOBAL_PENDING;
+}
+
+int gw_global_rate_known_empty(gw_req_admission_t *ra, gw_rate_rt_t *rate, uint64_t now_ns, uint64_t *retry_after_ns)
+{
+    if (!gw_redis_is_up(ra->r->ctx->redis))
+        return 0;
+    const char *key;
+    size_t key_len;
+    gw_rate_lease_t *l = lease_for(ra->r, rate, now_ns, &key, &key_len);
+    return (*retry_after_ns = pol_lease_empty_for(&l->lease, now_ns)) != 0;
+}
+
+/* ---- concurrency ---- */
+
+static int slot_key_at_rest(const void *value, void *data, uint64_t now_ns)
+{
+    (void)data, (void)now_ns;
+    const gw_slot_key_t *sk = value;
+    return sk->queued == 0 && sk->holders == 0 && sk->acquiring == 0 && !sk->polling && sk->poll_timer.entry._link.next == NULL;
+}
+
+void gw_global_conc_init(gw_ctx_t *ctx, gw_conc_rt_t *conc, const cfg_redis_t *redis, const char *route_name)
+{
+    conc->global = 1;
+    conc->instances = redis->instances;
+    conc->redis_key_base = make_key_base(redis, route_name, "concurrency");
+    if (conc->cfg.per.kind != CFG_KEY_NONE)
+        conc->per_key_slots = pol_keyed_new(sizeof(gw_slot_key_t), conc->cfg.max_keys, slot_key_at_rest, NULL, gw_random(ctx));
+}
+
+static void stop_poll(const char *key, size_t len, void *value, int shared, void *data)
+{
+    (void)key, (void)len, (void)shared, (void)data;
+    gw_timer_stop(&((gw_slot_key_t *)value)->poll_timer);
+}
+
+void gw_global_conc_dispose(gw_conc_rt_t *conc)
+{
+    if (!conc->global)
+        return;
+    /* no request uses the limit any more (each holds its generation, which holds the limit), but
+     * a poll timer may still be armed for a room that has emptied */
+    gw_timer_stop(&conc->whole_slots.poll_timer);
+    if (conc->per_key_slots != NULL)
+        pol_keyed_foreach(conc->per_key_slots, stop_poll, NULL);
+    pol_keyed_free(conc->per_key_slots);
+    free(conc->redis_key_base);
+}
+
+static void conc_fallback(gw_req_admission_t *ra, gw_conc_rt_t *conc)
+{
+    switch (gw_global_fallback(ra->r)) {
+    case CFG_REDIS_FALLBACK_ALLOW:
+        gw_proxy_start_upstream(ra->r);
+        break;
+    case CFG_REDIS_FALLBACK_DENY:
+        gw_admission_deny_unavailable(ra);
+        break;
+    case CFG_REDIS_FALLBACK_LOCAL:
+        gw_admission_enter_local_concurrency(ra, conc);
+        break;
+    }
+}
+
+static void release_member(gw_ctx_t *ctx, const char *key, size_t key_len, const char *member)
+{
+    const char *argv[] = {"ZREM", key, member};
+    size_t lens[] = {4, key_len, strlen(member)};
+    /* when Redis is unavailable the slot simply expires with its lease */
+    gw_redis_command(ctx->redis, 3, argv, lens, ignore_reply, NULL);
+}
+
+static void hold_slot(gw_req_admission_t *ra, gw_slot_key_t *sk, const char *member)
+{
+    snprintf(ra->member, sizeof(ra->member), "%s", member);
+    ra->slot_key = sk;
+    ra->holds_global = 1;
+    ra->renewed_ns = gw_now_ns();
+    ++sk->holders;
+    h2o_linklist_insert(&ra->r->ctx->held_slots, &ra->held_link);
+}
+
+static gw_req_admission_t *room_front(gw_slot_key_t *sk)
+{
+    return H2O_STRUCT_FROM_MEMBER(gw_req_admission_t, room_link, sk->room.next);
+}
+
+static void take_out_of_room(gw_req_admission_t *ra)
+{
+    h2o_linklist_unlink(&ra->room_link);
+    --ra->slot_key->queued;
+    ra->in_slot_room = 0;
+}
+
+static void schedule_poll(gw_slot_key_t *sk, uint64_t delay_ms);
+
+static void join_room(gw_req_admission_t *ra, gw_slot_key_t *sk, gw_conc_rt_t *conc)
+{
+    if (sk->queued >= conc->cfg.queue_size) {
+        ra->slot_key = NULL;
+        gw_admission_reject_queue_full(ra->r);
+        return;
+    }
+    if (sk->room.next == NULL)
+        h2o_linklist_init_anchor(&sk->room);
+    /* fifo: join at the back; lifo: at the front (served first) */
+    h2o_linklist_insert(conc->cfg.queue_order == CFG_QUEUE_LIFO ? sk->room.next : &sk->room, &ra->room_link);
+    ++sk->queued;
+    ra->slot_key = sk;
+    ra->in_slot_room = 1;
+    gw_admission_enter_room(ra, conc);
+    if (sk->poll_backoff_ms == 0)
+        sk->poll_backoff_ms = POLL_MIN_MS;
+    schedule_poll(sk, sk->poll_backoff_ms);
+}
+
+/* Redis is unavailable for the room: every waiter gets on_error now rather than at its timeout. */
+static void fallback_room(gw_slot_key_t *sk, gw_conc_rt_t *conc)
+{
+    while (sk->queued != 0) {
+        gw_req_admission_t *ra = room_front(sk);
+        take_out_of_room(ra);
+        ra->slot_key = NULL;
+        gw_admission_leave_room(ra);
+        conc_fallback(ra, conc);
+    }
+}
+
+static void on_acquire_reply(const redisReply *reply, void *data, const char *err);
+
+static int send_acquire(gw_ctx_t *ctx, gw_conc_rt_t *conc, gw_slot_key_t *sk, gw_req_admission_t *ra, const char *key,
+                        size_t key_len)
+{
+    gw_acquire_op_t *op = xmalloc(sizeof(*op) + key_len + 1);
+    op->ctx = ctx;
+    op->conc = conc;
+    op->slot_key = sk;
+    op->ra = ra;
+    op->is_poll = ra == NULL;
+    snprintf(op->member, sizeof(op->member), "%s:%llu", ctx->instance_id, (unsigned long long)++ctx->slot_seq);
+    memcpy(op->key, key, key_len);
+    op->key[key_len] = '\0';
+    op->key_len = key_len;
+    char limit[16], lease[24];
+    int n1 = snprintf(limit, sizeof(limit), "%u", conc->cfg.limit);
+    int n2 = snprintf(lease, sizeof(lease), "%llu", (unsigned long long)ctx->gen->config->redis.slot_lease_ms);
+    const char *argv[] = {limit, lease, op->member};
+    size_t lens[] = {(size_t)n1, (size_t)n2, strlen(op->member)};
+    if (gw_redis_eval(ctx->redis, POL_GLOBAL_SCRIPT_ACQUIRE, key, key_len, 3, argv, lens, on_acquire_reply, op) != 0) {
+        free(op);
+        return -1;
+    }
+    ++conc->refs;
+    ++sk->acquiring;
+    if (ra != NULL)
+        ra->acquire = op;
+    else
+        sk->polling = 1;
+    return 0;
+}
+
+static void on_poll_timer(gw_timer_t *timer)
+{
+    gw_slot_key_t *sk = H2O_STRUCT_FROM_MEMBER(gw_slot_key_t, poll_timer, timer);
+    if (sk->queued == 0 || sk->polling)
+        return;
+    gw_req_admission_t *front = room_front(sk);
+    if (send_acquire(sk->conc->ctx, sk->conc, sk, NULL, front->slot_redis_key, front->slot_redis_key_len) != 0)
+        fallback_room(sk, sk->conc);
+}
+
+static void schedule_poll(gw_slot_key_t *sk, uint64_t delay_ms)
+{
+    if (!sk->polling && !gw_timer_is_active(&sk->poll_timer))
+        gw_timer_start(&sk->conc->ctx->timer_wheel, &sk->poll_timer, delay_ms, on_poll_timer);
+}
+
+static void on_acquire_reply(const redisReply *reply, void *data, const char *err)
+{
+    gw_acquire_op_t *op = data;
+    gw_slot_key_t *sk = op->slot_key;
+    gw_conc_rt_t *conc = op->conc;
+    gw_req_admission_t *ra = op->ra;
+    int granted = -1; /* -1: Redis failed */
+    if (err == NULL) {
+        if (reply->type == REDIS_REPLY_INTEGER && (reply->integer == 0 || reply->integer == 1))
+            granted = (int)reply->integer;
+        else
+            count_bad_reply(op->ctx);
+    }
+    --sk->acquiring;
+    if (op->is_poll)
+        sk->polling = 0;
+    if (ra != NULL)
+        ra->acquire = NULL;
+
+    if (granted == 1) {
+        gw_req_admission_t *to = ra;
+        if (op->is_poll && sk->queued != 0) {
+            to = room_front(sk);
+            take_out_of_room(to);
+            gw_admission_leave_room(to);
+            sk->poll_backoff_ms = POLL_MIN_MS;
+        }
+        if (to != NULL) {
+            hold_slot(to, sk, op->member);
+            gw_proxy_start_upstream(to->r);
+        } else {
+            release_member(op->ctx, op->key, op->key_len, op->member); /* its request is gone */
+        }
+        if (sk->queued != 0)
+            schedule_poll(sk, 0); /* more slots may be free */
+    } else if (granted == 0) {
+        if (ra != NULL) {
+            join_room(ra, sk, conc);
+        } else if (sk->queued != 0) {
+            sk->poll_backoff_ms = sk->poll_backoff_ms * 2 > POLL_MAX_MS ? POLL_MAX_MS : sk->poll_backoff_ms * 2;
+            schedule_poll(sk, sk->poll_backoff_ms);
+        }
+    } else {
+        if (ra != NULL) {
+            ra->slot_key = NULL;
+            conc_fallback(ra, conc);
+        }
+        if (op->is_poll)
+            fallback_room(sk, conc);
+    }
+    free(op);
+    gw_admission_release_concurrency(conc);
+}
+
+void gw_global_conc_enter(gw_req_admission_t *ra, gw_conc_rt_t *conc)
+{
+    gw_request_t *r = ra->r;
+    gw_ctx_t *ctx = r->ctx;
+    ra->conc = conc;
+    if (!gw_redis_is_up(ctx->redis)) {
+        conc_fallback(ra, conc);
+        return;
+    }
+    gw_slot_key_t *sk;
+    const char *key;
+    size_t key_len;
+    if (conc->per_key_slots == NULL) {
+        sk = &conc->whole_slots;
+        key = "_route", key_len = 6;
+    } else {
+        void *value;
+        key = value_key(r, &conc->cfg.per, conc->per_key_slots, &value, gw_now_ns(), &key_len);
+        sk = value;
+    }
+    sk->conc = conc;
+    ra->slot_redis_key = make_key(r, conc->redis_key_base, key, key_len, &ra->slot_redis_key_len);
+    ra->slot_key = sk;
+    if (sk->queued != 0) {
+        join_room(ra, sk, conc); /* first come, first served: others already wait */
+        return;
+    }
+    if (send_acquire(ctx, conc, sk, ra, ra->slot_redis_key, ra->slot_redis_key_len) != 0) {
+        ra->slot_key = NULL;
+        conc_fallback(ra, conc);
+    }
+}
+
+void gw_global_leave_room(gw_req_admission_t *ra)
+{
+    take_out_of_room(ra);
+    ra->slot_key = NULL;
+}
+
+void gw_global_release(gw_req_admission_t *ra)
+{
+    if (ra->lease != NULL) {
+        h2o_linklist_unlink(&ra->lease_link);
+        ra->lease = NULL;
+    }
+    if (ra->acquire != NULL) {
+        ra->acquire->ra = NULL; /* the reply releases the slot if it was granted */
+        ra->acquire = NULL;
+    }
+    if (ra->in_slot_room) {
+        take_out_of_room(ra);
+        gw_admission_leave_room(ra);
+    }
+    if (ra->holds_global) {
+        gw_slot_key_t *sk = ra->slot_key;
+        ra->holds_global = 0;
+        h2o_linklist_unlink(&ra->held_link);
+        --sk->holders;
+        if (sk->queued != 0) {
+            /* the first local waiter takes the slot over: no round trip */
+            gw_req_admission_t *next = room_front(sk);
+            take_out_of_room(next);
+            gw_admission_leave_room(next);
+            hold_slot(next, sk, ra->member);
+            gw_proxy_start_upstream(next->r);
+        } else {
+            release_member(ra->r->ctx, ra->slot_redis_key, ra->slot_redis_key_len, ra->member);
+        }
+    }
+    ra->slot_key = NULL;
+}
+
+/* ---- lease renewals ---- */
+
+static uint64_t renew_period_ms(gw_ctx_t *ctx)
+{
+    return ctx->gen->config->redis.slot_lease_ms / 3;
+}
+
+static void on_renew_timer(gw_timer_t *timer)
+{
+    gw_ctx_t *ctx = H2O_STRUCT_FROM_MEMBER(gw_ctx_t, renew_timer, timer);
+    uint64_t now = gw_now_ns(), period_ms = renew_period_ms(ctx);
+    char lease[24];
+    int n = snprintf(lease, sizeof(lease), "%llu", (unsigned long long)ctx->gen->config->redis.slot_lease_ms);
+    for (h2o_linklist_t *node = ctx->held_slots.next; node != &ctx->held_slots; node = node->next) {
+        gw_req_admission_t *ra = H2O_STRUCT_FROM_MEMBER(gw_req_admission_t, held_link, node);
+        /* a slot younger than a period was acquired (or renewed) recently enough */
+        if (now - ra->renewed_ns < period_ms * 1000000u / 2)
+            continue;
+        const char *argv[] = {lease, ra->member};
+        size_t lens[] = {(size_t)n, strlen(ra->member)};
+        if (gw_redis_eval(ctx->redis, POL_GLOBAL_SCRIPT_RENEW, ra->slot_redis_key, ra->slot_redis_key_len, 2, argv, lens,
+                          ignore_reply, NULL) == 0)
+            ra->renewed_ns = now;
+    }
+    gw_timer_start(&ctx->timer_wheel, &ctx->renew_timer, period_ms, on_renew_timer);
+}
+
+void gw_global_init_ctx(gw_ctx_t *ctx)
+{
+    h2o_linklist_init_anchor(&ctx->held_slots);
+    snprintf(ctx->instance_id, sizeof(ctx->instance_id), "%016llx", (unsigned long long)gw_random(ctx));
+}
+
+void gw_global_apply_redis(gw_ctx_t *ctx, const cfg_config_t *config)
+{
+    if (ctx->redis != NULL && (!config->redis.enabled || gw_redis_config_differs(ctx->redis, &config->redis))) {
+        gw_redis_free(ctx->redis); /* commands in flight get on_error */
+        ctx->redis = NULL;
+    }
+    if (!config->redis.enabled) {
+        ctx->redis_metrics.enabled = 0;
+        gw_timer_stop(&ctx->renew_timer);
+        return;
+    }
+    if (ctx->redis == NULL)
+        ctx->redis = gw_redis_new(ctx->loop, &ctx->timer_wheel, &config->redis, pol_global_scripts, POL_GLOBAL_SCRIPT_COUNT,
+                                  &ctx->redis_metrics);
+    if (!gw_timer_is_active(&ctx->renew_timer))
+        gw_timer_start(&ctx->timer_wheel, &ctx->renew_timer, renew_period_ms(ctx), on_renew_timer);
+}

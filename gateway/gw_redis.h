@@ -1,0 +1,57 @@
+/*
+ * The Redis client of one event loop: hiredis's async API driven by h2o's evloop.
+ *
+ * - One connection (TCP or unix socket), pipelined: commands are written as they come and their
+ *   replies matched in order by hiredis.
+ * - Every command is bounded by `redis.timeout`: past it its callback gets GW_REDIS_ERR_TIMEOUT
+ *   and a reply that comes later is dropped.
+ * - States: DOWN -> CONNECTING (connect, AUTH, SELECT, SCRIPT LOAD) -> UP. Commands are accepted
+ *   only while UP; otherwise gw_redis_* return -1 at once, so callers apply `on_error` without
+ *   waiting. A lost connection, a failed handshake or GW_REDIS_MAX_FAILURES timeouts in a row
+ *   make it DOWN; reconnects back off from 50 ms to 1 s.
+ */
+#ifndef SLUICE_GW_REDIS_H
+#define SLUICE_GW_REDIS_H
+
+#include <hiredis/hiredis.h>
+#include "cfg_config.h"
+#include "gw_metrics.h"
+#include "gw_timer.h"
+
+#define GW_REDIS_MAX_FAILURES 3
+
+typedef struct st_gw_redis_t gw_redis_t;
+
+/* err constants passed to callbacks (compare by pointer) */
+extern const char gw_redis_err_timeout[];      /* no reply within redis.timeout */
+extern const char gw_redis_err_disconnected[]; /* the connection went away before the reply */
+extern const char gw_redis_err_reply[];        /* Redis answered with an error */
+
+/* Called exactly once per accepted command: `reply` (owned by hiredis, valid during the call,
+ * never an error reply) with err NULL, or reply NULL and one of the err constants. */
+typedef void (*gw_redis_cb)(const redisReply *reply, void *data, const char *err);
+
+/* A client for `cfg` (copied) that starts connecting at once, loading `scripts` (Lua sources,
+ * kept by pointer: they must outlive the client) on every connection. Metrics go to `metrics`,
+ * which must outlive the client. */
+gw_redis_t *gw_redis_new(h2o_loop_t *loop, gw_timer_wheel_t *wheel, const cfg_redis_t *cfg, const char *const *scripts,
+                         size_t num_scripts, gw_redis_metrics_t *metrics);
+/* Closes the connection; callbacks of commands still pending run with gw_redis_err_disconnected
+ * before this returns. */
+void gw_redis_free(gw_redis_t *redis);
+
+/* 1 when commands are accepted now. */
+int gw_redis_is_up(const gw_redis_t *redis);
+/* The last connection or handshake error ("" when none since the last success). */
+const char *gw_redis_last_error(const gw_redis_t *redis);
+/* 1 when `cfg` needs a new client (address, password or database changed). */
+int gw_redis_config_differs(const gw_redis_t *redis, const cfg_redis_t *cfg);
+
+/* Sends a command (binary-safe arguments). Returns 0 (cb will be called) or -1 when Redis is not
+ * up (cb is not called). */
+int gw_redis_command(gw_redis_t *redis, int argc, const char **argv, const size_t *argvlen, gw_redis_cb cb, void *data);
+/* EVALSHA of scripts[script] with one key and `argc` arguments; as gw_redis_command. */
+int gw_redis_eval(gw_redis_t *redis, size_t script, const char *key, size_t key_len, int argc, const char **argv,
+                  const size_t *argvlen, gw_redis_cb cb, void *data);
+
+#endif
