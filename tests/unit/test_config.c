@@ -90,6 +90,7 @@ static void test_full_file(void)
                 "  prefix: \"x:\"\n"
                 "  on_error: deny\n"
                 "  instances: 3\n"
+                "  slot_lease: 3s\n"
                 "upstreams:\n"
                 "  app: {address: 127.0.0.1:8000, connect_timeout: 250ms, read_timeout: 2s, keepalive: 8, "
                 "max_connections: 16}\n"
@@ -156,6 +157,7 @@ static void test_full_file(void)
     CHECK_STR(c->redis.prefix, "x:");
     CHECK(c->redis.on_error == CFG_REDIS_FALLBACK_DENY);
     CHECK_EQ_U64(c->redis.instances, 3);
+    CHECK_EQ_U64(c->redis.slot_lease_ms, 3000);
     CHECK_EQ_U64(c->num_upstreams, 2);
     CHECK_STR(c->upstreams[0].name, "app");
     CHECK_STR(c->upstreams[0].address.text, "127.0.0.1:8000");
@@ -317,9 +319,10 @@ static void test_defaults(void)
     CHECK_STR(c->redis.prefix, "sluice:");
     CHECK(c->redis.on_error == CFG_REDIS_FALLBACK_LOCAL);
     CHECK_EQ_U64(c->redis.instances, 1);
+    CHECK_EQ_U64(c->redis.slot_lease_ms, 10000);
     json = cfg_to_json(c);
     CHECK(strstr(json, "\"redis\":{\"address\":\"127.0.0.1:6379\",\"password\":null,\"database\":0,\"timeout\":\"25ms\","
-                       "\"prefix\":\"sluice:\",\"on_error\":\"local\",\"instances\":1}") != NULL);
+                       "\"prefix\":\"sluice:\",\"on_error\":\"local\",\"instances\":1,\"slot_lease\":\"10s\"}") != NULL);
     free(json);
     cfg_free(c);
 }
@@ -626,6 +629,10 @@ static void test_route_errors(void)
                     "t.yaml:3:45: redis.instances: must be between 1 and 1000, got 0");
     check_one_error(BASE "redis: {address: 127.0.0.1:6379, instances: 1001}\n" ROUTE_A,
                     "t.yaml:3:45: redis.instances: must be between 1 and 1000, got 1001");
+    check_one_error(BASE "redis: {address: 127.0.0.1:6379, slot_lease: 500ms}\n" ROUTE_A,
+                    "t.yaml:3:46: redis.slot_lease: must be between 1s and 1h");
+    check_one_error(BASE "redis: {address: 127.0.0.1:6379, slot_lease: 2h}\n" ROUTE_A,
+                    "t.yaml:3:46: redis.slot_lease: must be between 1s and 1h");
 
     /* enums */
     check_one_error(BASE REDIS "routes: [{name: a, upstream: app, concurrency: {limit: 1, scope: cluster}}]\n",
