@@ -19,6 +19,10 @@ gw_admission_t *gw_admission_create(gw_ctx_t *ctx, const cfg_route_t *cfg, const
  * replaced (address, password, database or timeout changed) or stopped. */
 void gw_global_apply_redis(gw_ctx_t *ctx, const cfg_config_t *config);
 
+/* Gives back (ZREM) the global slots kept for reuse: at exit, so that other instances need not
+ * wait for their lease. */
+void gw_global_release_idle(gw_ctx_t *ctx);
+
 /* Drops the route's references; state still shared by another generation lives on. */
 void gw_admission_free(gw_admission_t *adm);
 

@@ -29,6 +29,8 @@ typedef struct st_gw_slot_key_t {
     uint32_t holders;    /* local requests holding a global slot of this key */
     uint32_t acquiring;  /* acquire commands in flight */
     uint32_t polling;    /* 1 while the room's acquire is in flight */
+    h2o_linklist_t idle; /* gw_idle_slot_t.key_link: slots held for reuse, most recent last */
+    uint32_t idle_count;
     uint32_t poll_backoff_ms;
     gw_timer_t poll_timer; /* next acquire for the room's first request */
     gw_conc_rt_t *conc;

@@ -75,6 +75,8 @@ typedef struct st_gw_ctx_t {
     uint64_t slot_seq;
     h2o_linklist_t held_slots; /* requests holding a global slot (gw_req_admission_t.held_link) */
     gw_timer_t renew_timer;
+    h2o_linklist_t idle_slots; /* global slots kept for reuse, oldest first (gw_global.c) */
+    gw_timer_t idle_timer;
     uint64_t rng_state[2];
     FILE *access_log;
     time_t log_second; /* the second whose "YYYY-mm-ddTHH:MM:SS" is in log_second_text */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include "h2o.h"
 #include "cfg_config.h"
+#include "gw_admission.h"
 #include "gw_request.h"
 #include "gw_server.h"
 
@@ -98,6 +99,9 @@ static int run(gw_ctx_t *ctx)
             break;
         }
     }
+    gw_global_release_idle(ctx);
+    for (int i = 0; i != 3; ++i)
+        h2o_evloop_run(ctx->loop, 10); /* lets the ZREMs out */
     fflush(ctx->access_log);
     fprintf(stderr, "sluice: stopped\n");
     return 0;
