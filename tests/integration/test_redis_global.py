@@ -1,0 +1,630 @@
+"""Global (Redis-backed) limits against a real redis-server: a rate limit and a concurrency limit
+shared by several sluice instances, the Redis key layout, slot leases that come back when an
+instance dies, `on_error` (local | allow | deny) while Redis is down, slow or refuses the password,
+reconnection after Redis restarts, the redis_* metrics and /readyz, and how few commands a
+request costs at steady state (token leasing)."""
+import json
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from harness import HEAD, assert_json_error, esc, free_port, wait_until
+from redis_server import RedisServer
+
+# ---------------------------------------------------------------------------------------------
+# policy text
+
+
+def redis_yaml(address, on_error="deny", instances=1, timeout="25ms", prefix="sluice:", slot_lease=None, password=None):
+    text = f"redis:\n  address: {address}\n  database: 0\n  timeout: {timeout}\n  prefix: \"{prefix}\"\n"
+    text += f"  on_error: {on_error}\n  instances: {instances}\n"
+    if slot_lease:
+        text += f"  slot_lease: {slot_lease}\n"
+    if password is not None:
+        text += f"  password: \"{password}\"\n"
+    return text
+
+
+def route(name="api", body="", timeout="5s", match=None):
+    text = f"  - name: {name}\n"
+    if match:
+        text += f"    match: {match}\n"
+    return text + f"    upstream: app\n    timeout: {timeout}\n" + body
+
+
+def conc(limit, size=0, qtimeout="5s"):
+    return f"    concurrency: {{limit: {limit}, scope: global, queue: {{size: {size}, timeout: {qtimeout}}}}}\n"
+
+
+def rate_limits(*limits):
+    """rate_limits(("g", "100/s", 10), ("u", "1/m", 1, "header:X-User"))"""
+    text = "    rate_limits:\n"
+    for lim in limits:
+        name, rate, burst = lim[:3]
+        per = f', per: "{lim[3]}"' if len(lim) > 3 else ""
+        text += f"      - {{name: {name}, rate: {rate}, burst: {burst}{per}, scope: global}}\n"
+    return text
+
+
+def config(redis, *routes):
+    text = (
+        redis
+        + 'upstreams:\n  app: {address: "@UPSTREAM@", connect_timeout: 300ms, read_timeout: 30s, keepalive: 64, max_connections: 256}\n'
+        + "routes:\n"
+        + "".join(routes)
+    )
+    return HEAD + esc(text).replace("@UPSTREAM@", "{upstream}")
+
+
+# ---------------------------------------------------------------------------------------------
+# metrics, readiness, requests
+
+
+def msum(s, name, **labels):
+    """Sum of every series of `name` whose labels include `labels` (0 if none)."""
+    want = set(labels.items())
+    return sum(v for (n, ls), v in s.metrics().items() if n == name and want <= set(ls))
+
+
+def redis_up(s):
+    values = [v for (n, _), v in s.metrics().items() if n == "sluice_redis_up"]
+    assert values, "sluice_redis_up is missing from /metrics"
+    return values[0]
+
+
+def fallbacks(s, mode):
+    return msum(s, "sluice_redis_fallback_total", mode=mode)
+
+
+def all_fallbacks(s):
+    return msum(s, "sluice_redis_fallback_total")
+
+
+def redis_errors(s, kind=None):
+    return msum(s, "sluice_redis_errors_total", **({"kind": kind} if kind else {}))
+
+
+def readyz(s):
+    r = requests.get(s.admin_url + "/readyz", timeout=5)
+    return r.status_code, r.json()
+
+
+def get(url, timeout=15, **kw):
+    return requests.get(url, timeout=timeout, **kw)
+
+
+def timed(url, timeout=15, **kw):
+    started = time.monotonic()
+    try:
+        r = requests.get(url, timeout=timeout, **kw)
+        return r.status_code, time.monotonic() - started, r
+    except requests.RequestException as e:
+        return type(e).__name__, time.monotonic() - started, None
+
+
+def fire_at_once(n, fn):
+    barrier = threading.Barrier(n)
+
+    def run(i):
+        barrier.wait()
+        return fn(i)
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(run, range(n)))
+
+
+class Rec:
+    __slots__ = ("inst", "sent", "recv", "status", "headers", "text")
+
+    def __init__(self, inst, sent, recv, status, headers, text):
+        self.inst, self.sent, self.recv, self.status, self.headers, self.text = inst, sent, recv, status, headers, text
+
+
+def hammer(urls, seconds, threads_per_url=4):
+    """Requests back to back on every url (threads_per_url threads each, released together) for
+    `seconds`; returns [Rec] with send/receive times (time.monotonic)."""
+    out, lock = [], threading.Lock()
+    barrier = threading.Barrier(len(urls) * threads_per_url)
+
+    def run(inst, url):
+        with requests.Session() as sess:
+            barrier.wait()
+            stop = time.monotonic() + seconds
+            while time.monotonic() < stop:
+                sent = time.monotonic()
+                try:
+                    r = sess.get(url, timeout=10)
+                    rec = Rec(inst, sent, time.monotonic(), r.status_code, r.headers, r.text)
+                except requests.RequestException as e:
+                    rec = Rec(inst, sent, time.monotonic(), type(e).__name__, {}, "")
+                with lock:
+                    out.append(rec)
+
+    ts = [threading.Thread(target=run, args=(i, u)) for i, u in enumerate(urls) for _ in range(threads_per_url)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return out
+
+
+def statuses(recs):
+    counts = {}
+    for r in recs:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    return counts
+
+
+def stderr_line(s, *any_of):
+    """A line of sluice's stderr mentioning redis and one of `any_of` (case-insensitive)."""
+    for line in s.stderr_text().splitlines():
+        low = line.lower()
+        if "redis" in low and any(w.lower() in low for w in any_of):
+            return line
+    return None
+
+
+def wait_redis_down(s, url=None, timeout=6):
+    """Waits for sluice_redis_up == 0, sending a request each round (so that a sluice that only
+    notices a dead connection when it next uses it gets the chance)."""
+
+    def down():
+        if url:
+            try:
+                requests.get(url, timeout=5)
+            except requests.RequestException:
+                pass
+        return redis_up(s) == 0
+
+    wait_until(down, timeout=timeout, interval=0.05, what="sluice_redis_up == 0")
+
+
+# ---------------------------------------------------------------------------------------------
+# fixtures
+
+
+@pytest.fixture
+def redis():
+    r = RedisServer()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def app(tornado_backend):
+    tornado_backend.reset()
+    return tornado_backend
+
+
+# ---------------------------------------------------------------------------------------------
+# global rate limits
+
+
+def test_global_rate_limit_shared_by_three_instances_admits_rate_times_t_plus_burst(redis, app, start_sluice):
+    rate, burst, seconds = 100, 10, 7.0
+    # on_error deny: a fallback can never pass for the global limit here
+    policy = config(redis_yaml(redis.address, on_error="deny", instances=3), route(body=rate_limits(("g", f"{rate}/s", burst))))
+    instances = [start_sluice(policy, upstream=app.address) for _ in range(3)]
+    for s in instances:
+        wait_until(lambda: redis_up(s) == 1, timeout=5, what="sluice_redis_up == 1")
+
+    out = hammer([s.url + "/hello" for s in instances], seconds, threads_per_url=4)
+    counts = statuses(out)
+    oks = [r for r in out if r.status == 200]
+    t0 = min(r.sent for r in out)
+    elapsed = max(r.recv for r in oks) - t0
+    expected = rate * elapsed + burst
+    per_instance = [sum(1 for r in oks if r.inst == i) for i in range(3)]
+    print(f"\nglobal rate: {len(out)} requests, {counts}, admitted {len(oks)} per instance {per_instance}, "
+          f"elapsed {elapsed:.2f}s, rate*elapsed+burst = {expected:.1f} ({len(oks) / expected:.3f}x)")
+    assert set(counts) <= {200, 429}, counts
+    assert counts.get(429, 0) > len(oks), "each instance must have been offered more than the rate"
+    assert len(oks) >= 0.95 * expected, (len(oks), expected)
+    assert len(oks) <= 1.01 * expected + 2, (len(oks), expected)
+    assert app.stats()["requests"] == len(oks)
+
+    # a global 429 looks like a local one, on every instance
+    for i in range(3):
+        limited = next((r for r in out if r.inst == i and r.status == 429), None)
+        assert limited is not None, f"instance {i} never answered 429: {statuses([r for r in out if r.inst == i])}"
+        assert int(limited.headers["retry-after"]) == 1, dict(limited.headers)
+        assert limited.headers["ratelimit-policy"] == f'"g";q={rate};w=1', dict(limited.headers)
+        assert limited.headers["ratelimit"].startswith('"g";r=0;t='), dict(limited.headers)
+        body = json.loads(limited.text)["error"]
+        assert body["code"] == "rate_limited" and body["status"] == 429 and body["route"] == "api", body
+
+    for s in instances:
+        assert all_fallbacks(s) == 0
+        assert s.metric("sluice_admission_total", route="api", decision="rate_limited") > 0
+    keys = redis.keys("sluice:*")
+    assert any(k.startswith("sluice:{api:g:_route}") for k in keys), keys
+
+
+def test_global_rate_limit_per_key_and_key_names(redis, app, start_sluice):
+    policy = config(
+        redis_yaml(redis.address, on_error="deny", prefix="tp:"),
+        route(body=rate_limits(("u", "1/m", 1, "header:X-User"))),
+    )
+    a, b = start_sluice(policy, upstream=app.address), start_sluice(policy, upstream=app.address)
+    alice, bob = {"X-User": "alice"}, {"X-User": "bob"}
+
+    assert get(a.url + "/hello", headers=alice).status_code == 200
+    r = get(b.url + "/hello", headers=alice)  # the same key on another instance: the one token is gone
+    assert_json_error(r, 429, "rate_limited", route="api")
+    assert 58 <= int(r.headers["retry-after"]) <= 60, r.headers
+    assert r.headers["ratelimit-policy"] == '"u";q=1;w=60', r.headers
+    assert r.headers["ratelimit"].startswith('"u";r=0;t='), r.headers
+    assert get(b.url + "/hello", headers=bob).status_code == 200  # another key is independent
+    assert get(a.url + "/hello", headers=bob).status_code == 429
+    assert get(a.url + "/hello", headers=alice).status_code == 429
+    assert app.stats()["requests"] == 2
+
+    keys = redis.keys("*")
+    assert keys and all(k.startswith("tp:") for k in keys), keys
+    for user in ("alice", "bob"):
+        assert any(k.startswith("tp:{api:u:" + user + "}") for k in keys), keys
+
+
+# ---------------------------------------------------------------------------------------------
+# global concurrency
+
+
+def test_global_concurrency_slots_are_a_zset_of_leases_on_the_redis_clock(redis, app, start_sluice):
+    lease_ms = 5000
+    s = start_sluice(
+        config(redis_yaml(redis.address, on_error="deny", slot_lease="5s"), route(body=conc(2, size=0), timeout="20s")),
+        upstream=app.address,
+    )
+    key = "sluice:{api:concurrency:_route}"
+    with ThreadPoolExecutor(2) as pool:
+        holders = [pool.submit(timed, s.url + "/slow?ms=1500") for _ in range(2)]
+        wait_until(lambda: app.stats()["in_flight"] == 2, timeout=5, what="two requests at the backend")
+        assert redis.cli("TYPE", key).strip() == "zset", redis.keys("*")
+        now = redis.time_ms()
+        flat = redis.cli("ZRANGE", key, "0", "-1", "WITHSCORES").split()
+        members = dict(zip(flat[0::2], (float(x) for x in flat[1::2])))
+        assert len(members) == 2, members
+        for slot, expiry in members.items():
+            assert now < expiry <= now + lease_ms + 1000, (slot, expiry, now)
+        r = get(s.url + "/hello")  # limit reached, no waiting room
+        assert_json_error(r, 503, "queue_full", route="api")
+        assert int(r.headers["retry-after"]) >= 1
+        assert [h.result()[0] for h in holders] == [200, 200]
+    # released slots leave the set at once (no waiting for their lease to run out)
+    wait_until(lambda: int(redis.cli("ZCOUNT", key, str(redis.time_ms()), "+inf")) == 0, timeout=2,
+               what="the released slots to leave the ZSET")
+    assert get(s.url + "/hello").status_code == 200
+
+
+def test_global_concurrency_waiting_room_across_three_instances(redis, app, start_sluice):
+    policy = config(redis_yaml(redis.address, on_error="deny", instances=3), route(body=conc(4, size=20, qtimeout="20s"), timeout="30s"))
+    instances = [start_sluice(policy, upstream=app.address) for _ in range(3)]
+    started = time.monotonic()
+    results = fire_at_once(24, lambda i: timed(instances[i % 3].url + "/slow?ms=400", timeout=40))
+    elapsed = time.monotonic() - started
+    st = app.stats()
+    print(f"\nwaiting room: 24 requests over 3 instances in {elapsed:.2f}s (>= 2.4s ideal); backend {st}")
+    assert [c for c, _, _ in results] == [200] * 24, [c for c, _, _ in results]
+    assert st["max_in_flight"] <= 4, st
+    assert st["requests"] == 24
+    # waiters learn of slots freed elsewhere by polling (<= ~50 ms), not at the lease's end
+    assert elapsed < 8.0, elapsed
+    for s in instances:
+        assert all_fallbacks(s) == 0
+        wait_until(lambda: s.metric("sluice_in_flight", route="api") == 0, what="in_flight back to 0")
+        assert s.metric("sluice_queue_depth", route="api") == 0
+
+
+def test_slots_of_a_killed_instance_come_back_after_the_lease(redis, make_backend, start_sluice):
+    app = make_backend("tornado")  # its own: the killed instance's requests linger there
+    lease = 2.0
+    policy = config(redis_yaml(redis.address, on_error="deny", instances=2, slot_lease="2s"), route(body=conc(4, size=0), timeout="30s"))
+    a, b = start_sluice(policy, upstream=app.address), start_sluice(policy, upstream=app.address)
+    key = "sluice:{api:concurrency:_route}"
+
+    pool = ThreadPoolExecutor(4)
+    try:
+        holders = [pool.submit(timed, a.url + "/slow?ms=5000", 20) for _ in range(4)]
+        wait_until(lambda: app.stats()["in_flight"] == 4, timeout=5, what="A's four requests at the backend")
+        r = get(b.url + "/hello")
+        assert_json_error(r, 503, "queue_full", route="api")  # the limit is global
+        assert "retry-after" in r.headers
+        assert int(redis.cli("ZCARD", key)) == 4
+
+        a.stop(signal.SIGKILL)
+        killed = time.monotonic()
+        codes = []
+
+        def b_admits():
+            code = timed(b.url + "/hello", 5)[0]
+            codes.append(code)
+            return code == 200
+
+        wait_until(b_admits, timeout=lease + 3.0, interval=0.1, what="B to admit after A's slot leases ran out")
+        took = time.monotonic() - killed
+        print(f"\nkilled instance: B admitted {took:.2f}s after A's SIGKILL (slot_lease {lease}s); B saw {codes}")
+        assert set(codes) <= {200, 503}, codes
+        for h in holders:
+            h.result()  # A's clients got a connection error; nothing to check
+    finally:
+        pool.shutdown(wait=True)
+    # all four of A's slots expired, not just one
+    results = fire_at_once(4, lambda i: timed(b.url + "/slow?ms=300")[0])
+    assert results == [200] * 4, results
+    wait_until(lambda: int(redis.cli("ZCOUNT", key, str(redis.time_ms()), "+inf")) == 0, timeout=2, what="no live slot left")
+
+
+# ---------------------------------------------------------------------------------------------
+# Redis unavailable: on_error
+
+
+def test_redis_down_on_error_local_enforces_the_instance_share(redis, app, start_sluice):
+    policy = config(
+        redis_yaml(redis.address, on_error="local", instances=2),
+        route("conc", conc(4, size=0), timeout="10s", match="{path_prefix: /slow}"),
+        route("rl", rate_limits(("g", "40/s", 4))),
+    )
+    s = start_sluice(policy, upstream=app.address)
+    wait_until(lambda: redis_up(s) == 1, timeout=5, what="sluice_redis_up == 1")
+    assert get(s.url + "/slow?ms=10").status_code == 200
+    assert get(s.url + "/hello").status_code == 200
+
+    redis.kill()
+    wait_redis_down(s, s.url + "/hello")
+    before = fallbacks(s, "local")
+
+    # concurrency: ceil(4 / 2) = 2 locally
+    app.reset()
+    results = fire_at_once(6, lambda i: timed(s.url + "/slow?ms=800"))
+    codes = sorted(c for c, _, _ in results)
+    assert codes == [200, 200, 503, 503, 503, 503], codes
+    assert app.stats()["max_in_flight"] == 2, app.stats()
+    assert fallbacks(s, "local") >= before + 6
+
+    # rate: 40/s / 2 = 20/s locally
+    out = hammer([s.url + "/hello"], 2.5, threads_per_url=2)
+    counts = statuses(out)
+    oks = [r for r in out if r.status == 200]
+    elapsed = max(r.recv for r in oks) - min(r.sent for r in out)
+    print(f"\nlocal fallback rate: {counts} in {elapsed:.2f}s; 20/s share -> {20 * elapsed:.1f} + burst")
+    assert set(counts) <= {200, 429}, counts
+    assert 0.9 * 20 * elapsed <= len(oks) <= 1.01 * 20 * elapsed + 4 + 4 + 2, (len(oks), elapsed)
+    s.assert_running()
+
+
+def test_redis_down_on_error_allow_admits(redis, app, start_sluice):
+    s = start_sluice(
+        config(redis_yaml(redis.address, on_error="allow", instances=3), route(body=rate_limits(("g", "1/m", 1)))),
+        upstream=app.address,
+    )
+    wait_until(lambda: redis_up(s) == 1, timeout=5, what="sluice_redis_up == 1")
+    assert get(s.url + "/hello").status_code == 200
+    assert get(s.url + "/hello").status_code == 429
+    redis.kill()
+    wait_redis_down(s)
+    before = fallbacks(s, "allow")
+    codes = [get(s.url + "/hello").status_code for _ in range(10)]
+    assert codes == [200] * 10, codes
+    assert fallbacks(s, "allow") >= before + 10
+    assert fallbacks(s, "deny") == 0 and fallbacks(s, "local") == 0
+
+
+@pytest.mark.parametrize("mode", ["local", "allow", "deny"])
+def test_unreachable_redis_at_start(mode, app, start_sluice):
+    port = free_port()  # nothing listens there
+    s = start_sluice(
+        config(redis_yaml(f"127.0.0.1:{port}", on_error=mode, instances=3), route(body=rate_limits(("g", "300/s", 30)))),
+        upstream=app.address,
+    )
+    line = wait_until(lambda: stderr_line(s, "refused", "error", "unavailable", "unreachable", "down", "fail", "cannot"), timeout=5,
+                      what="a diagnostic about redis on stderr")
+    print(f"\nstderr ({mode}): {line}")
+    status, body = readyz(s)
+    assert body["redis"]["up"] is False, body
+    assert isinstance(body["redis"]["error"], str) and body["redis"]["error"], body
+    if mode != "deny":
+        assert status == 200, (status, body)
+    assert redis_up(s) == 0
+    assert redis_errors(s, "connect") > 0
+
+    for _ in range(5):
+        r = get(s.url + "/hello")
+        if mode == "deny":
+            assert_json_error(r, 503, "redis_unavailable", route="api", forbid=(f"127.0.0.1:{port}",))
+            assert int(r.headers["retry-after"]) >= 1, r.headers
+        else:
+            assert r.status_code == 200, (r.status_code, r.text)
+    assert fallbacks(s, mode) >= 5
+    s.assert_running()
+
+
+def test_wrong_password_starts_reports_and_falls_back(app, start_sluice):
+    r = RedisServer(password="right-horse-battery")
+    try:
+        s = start_sluice(
+            config(redis_yaml(r.address, on_error="local", password="wrong-staple"), route(body=rate_limits(("g", "300/s", 30)))),
+            upstream=app.address,
+        )
+        line = wait_until(lambda: stderr_line(s, "wrongpass", "invalid password", "auth"), timeout=5,
+                          what="an auth error about redis on stderr")
+        print(f"\nstderr: {line}")
+        status, body = readyz(s)
+        assert status == 200, (status, body)
+        assert body["redis"]["up"] is False, body
+        assert isinstance(body["redis"]["error"], str) and body["redis"]["error"], body
+        for _ in range(5):
+            assert get(s.url + "/hello").status_code == 200
+        assert redis_up(s) == 0
+        assert redis_errors(s, "auth") > 0
+        assert fallbacks(s, "local") >= 5
+        assert r.keys("*") == []
+        s.assert_running()
+    finally:
+        r.stop()
+
+
+def test_right_password_from_the_environment(app, start_sluice):
+    r = RedisServer(password="right-horse-battery")
+    try:
+        s = start_sluice(
+            config(redis_yaml(r.address, on_error="deny", password="${REDIS_PASSWORD}"), route(body=rate_limits(("g", "1/m", 1)))),
+            upstream=app.address,
+            env={"REDIS_PASSWORD": "right-horse-battery"},
+        )
+        wait_until(lambda: redis_up(s) == 1, timeout=5, what="sluice_redis_up == 1")
+        status, body = readyz(s)
+        assert status == 200 and body["redis"]["up"] is True, (status, body)
+        assert get(s.url + "/hello").status_code == 200
+        assert get(s.url + "/hello").status_code == 429
+        assert any(k.startswith("sluice:{api:g:_route}") for k in r.keys("*")), r.keys("*")
+        assert redis_errors(s, "auth") == 0
+    finally:
+        r.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# Redis dies, restarts, stalls
+
+
+def test_redis_killed_under_load_and_restarted(redis, app, start_sluice):
+    s = start_sluice(
+        config(
+            redis_yaml(redis.address, on_error="local", instances=1, timeout="25ms"),
+            route(body=conc(16, size=32, qtimeout="1s") + rate_limits(("g", "300/s", 50)), timeout="2s"),
+        ),
+        upstream=app.address,
+    )
+    wait_until(lambda: redis_up(s) == 1, timeout=5, what="sluice_redis_up == 1")
+    done = threading.Event()
+    out, lock = [], threading.Lock()
+
+    def load():
+        with requests.Session() as sess:
+            while not done.is_set():
+                started = time.monotonic()
+                try:
+                    code = sess.get(s.url + "/hello", timeout=10).status_code
+                except requests.RequestException as e:
+                    code = type(e).__name__
+                with lock:
+                    out.append((code, time.monotonic() - started))
+
+    threads = [threading.Thread(target=load) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        wait_until(lambda: redis.keys("sluice:*"), timeout=5, what="sluice's keys in redis")
+        n = len(out)
+        wait_until(lambda: len(out) >= n + 50, timeout=10, what="load before the kill")
+
+        redis.kill()
+        killed = time.monotonic()
+        wait_until(lambda: redis_up(s) == 0, timeout=5, interval=0.05, what="sluice_redis_up == 0 after the kill")
+        down_after = time.monotonic() - killed
+        n = len(out)
+        wait_until(lambda: len(out) >= n + 50, timeout=10, what="load while redis is down")
+        errors_while_down = redis_errors(s)
+
+        redis.restart()
+        restarted = time.monotonic()
+        wait_until(lambda: redis_up(s) == 1, timeout=4, interval=0.05, what="sluice_redis_up == 1 after the restart")
+        up_after = time.monotonic() - restarted
+        wait_until(lambda: redis.keys("sluice:*"), timeout=4, what="sluice's keys in the restarted redis")
+        n = len(out)
+        wait_until(lambda: len(out) >= n + 50, timeout=10, what="load after the restart")
+    finally:
+        done.set()
+        for t in threads:
+            t.join()
+    codes = {}
+    for c, _ in out:
+        codes[c] = codes.get(c, 0) + 1
+    slowest = max(t for _, t in out)
+    print(f"\nredis kill/restart: {codes}; down seen after {down_after:.2f}s, up again {up_after:.2f}s after restart; "
+          f"slowest request {slowest:.3f}s")
+    assert set(codes) <= {200, 429}, codes
+    assert slowest < 2.5, slowest
+    assert errors_while_down > 0
+    assert fallbacks(s, "local") > 0
+    s.assert_running()
+
+
+def test_slow_redis_never_holds_a_request_much_past_the_timeout(redis, app, start_sluice):
+    s = start_sluice(
+        config(
+            redis_yaml(redis.address, on_error="local", instances=1, timeout="50ms"),
+            route(body=conc(20, size=20, qtimeout="2s") + rate_limits(("g", "10/s", 5)), timeout="5s"),
+        ),
+        upstream=app.address,
+    )
+    wait_until(lambda: redis_up(s) == 1, timeout=5, what="sluice_redis_up == 1")
+    assert get(s.url + "/hello").status_code == 200
+    fb0, timeouts0 = fallbacks(s, "local"), redis_errors(s, "timeout")
+
+    sleeper = redis.cli_background("DEBUG", "SLEEP", "2")
+    asleep = time.monotonic()
+    try:
+        wait_until(lambda: not redis.ping(timeout=0.05), timeout=1, interval=0.01, what="redis to be asleep")
+        results = []
+
+        def client():
+            while time.monotonic() < asleep + 1.6:
+                results.append(timed(s.url + "/hello", 10)[:2])
+
+        ts = [threading.Thread(target=client) for _ in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    finally:
+        out, err = sleeper.communicate(timeout=10)
+    assert out.strip() == b"OK", (out, err)
+    slowest = max(t for _, t in results)
+    codes = {c for c, _ in results}
+    print(f"\nDEBUG SLEEP 2: {len(results)} requests during the sleep, codes {codes}, slowest {slowest:.3f}s")
+    assert codes <= {200, 429}, results
+    assert slowest < 1.0, slowest
+    assert fallbacks(s, "local") > fb0
+    assert redis_errors(s, "timeout") > timeouts0
+    wait_until(lambda: redis_up(s) == 1, timeout=5, interval=0.05, what="sluice_redis_up == 1 after the sleep")
+    s.assert_running()
+
+
+# ---------------------------------------------------------------------------------------------
+# cost
+
+
+def test_leasing_needs_far_fewer_than_one_command_per_request(redis, app, start_sluice):
+    s = start_sluice(
+        config(redis_yaml(redis.address, on_error="deny", instances=1), route(body=rate_limits(("g", "5000/s", 500)))),
+        upstream=app.address,
+    )
+    wait_until(lambda: redis_up(s) == 1, timeout=5, what="sluice_redis_up == 1")
+    for _ in range(20):  # steady state: connection up, scripts loaded
+        assert get(s.url + "/hello").status_code == 200
+    cmds0 = msum(s, "sluice_redis_commands_total")
+    rtt0 = msum(s, "sluice_redis_roundtrip_seconds_count")
+    redis.cli("CONFIG", "RESETSTAT")
+
+    n = 1000
+    with requests.Session() as sess0, requests.Session() as sess1:
+        sessions = [sess0, sess1]
+        codes = fire_at_once(2, lambda i: [sessions[i].get(s.url + "/hello", timeout=10).status_code for _ in range(n // 2)])
+    codes = [c for part in codes for c in part]
+    stats = redis.commandstats()
+    ours = {"config", "info"}
+    sent = sum(calls for cmd, calls in stats.items() if cmd not in ours)
+    per_request = sent / n
+    print(f"\ncommands per request: {sent} / {n} = {per_request:.3f}  ({stats})")
+    assert codes == [200] * n, {c: codes.count(c) for c in set(codes)}
+    assert per_request < 0.5, (per_request, stats)
+
+    text = s.metrics_text()
+    assert "# TYPE sluice_redis_roundtrip_seconds histogram" in text
+    assert msum(s, "sluice_redis_commands_total") > cmds0
+    assert msum(s, "sluice_redis_roundtrip_seconds_count") > rtt0
+    assert all_fallbacks(s) == 0
