@@ -152,20 +152,6 @@ void gw_admission_init_ctx(gw_ctx_t *ctx)
     gw_global_init_ctx(ctx);
 }
 
-/* Whether a global limit's Redis keys and fallback share are still those of `redis`. */
-static int same_redis_setup(int global, const char *key_base, uint32_t instances, const cfg_redis_t *redis, const char *route,
-                            const char *limit)
-{
-    if (!global)
-        return 1;
-    size_t len = strlen(redis->prefix) + strlen(route) + strlen(limit) + 3;
-    char *want = xcalloc(1, len + 1);
-    snprintf(want, len + 1, "%s{%s:%s:", redis->prefix, route, limit);
-    int same = strcmp(want, key_base) == 0 && instances == redis->instances;
-    free(want);
-    return same;
-}
-
 gw_admission_t *gw_admission_create(gw_ctx_t *ctx, const cfg_route_t *cfg, const cfg_redis_t *redis, const gw_admission_t *previous)
 {
     if (cfg->num_rate_limits == 0 && !cfg->concurrency.enabled)
@@ -178,7 +164,7 @@ gw_admission_t *gw_admission_create(gw_ctx_t *ctx, const cfg_route_t *cfg, const
         for (size_t j = 0; previous != NULL && j != previous->num_rates && adm->rates[i] == NULL; ++j) {
             gw_rate_rt_t *before = previous->rates[j];
             if (same_rate(&before->cfg, want) &&
-                same_redis_setup(before->global, before->redis_key_base, before->instances, redis, cfg->name, want->name)) {
+                gw_global_setup_matches(before->global, &before->setup, redis, cfg->name, want->name)) {
                 adm->rates[i] = previous->rates[j];
                 ++adm->rates[i]->refs;
             }
@@ -189,7 +175,7 @@ gw_admission_t *gw_admission_create(gw_ctx_t *ctx, const cfg_route_t *cfg, const
     if (cfg->concurrency.enabled) {
         const gw_conc_rt_t *before = previous != NULL ? previous->conc : NULL;
         if (before != NULL && same_concurrency(&before->cfg, &cfg->concurrency) &&
-            same_redis_setup(before->global, before->redis_key_base, before->instances, redis, cfg->name, "concurrency")) {
+            gw_global_setup_matches(before->global, &before->setup, redis, cfg->name, "concurrency")) {
             adm->conc = previous->conc;
             ++adm->conc->refs;
         } else {

@@ -13,6 +13,14 @@
 #include "pol_sema.h"
 
 typedef struct st_gw_rate_rt_t gw_rate_rt_t;
+
+/* Where a global limit's state lives: state is shared across a reload only when this is equal. */
+typedef struct st_gw_global_setup_t {
+    char *key_base; /* "PREFIX{route:limit:" */
+    char *address;  /* redis.address as written */
+    uint32_t database;
+    uint32_t instances;
+} gw_global_setup_t;
 typedef struct st_gw_conc_rt_t gw_conc_rt_t;
 
 /* This instance's share of one key of a global rate limit (a pol_keyed value: zeroed = rested). */
@@ -51,8 +59,7 @@ struct st_gw_rate_rt_t {
     pol_lease_params_t lease_params;
     gw_rate_lease_t whole_lease;
     pol_keyed_t *per_key_lease;
-    char *redis_key_base; /* "PREFIX{route:limit:" */
-    uint32_t instances;
+    gw_global_setup_t setup;
     gw_ctx_t *ctx;
     char lease_args[2][32]; /* interval_us, capacity_us as text */
 };
@@ -72,8 +79,7 @@ struct st_gw_conc_rt_t {
     int global;
     gw_slot_key_t whole_slots;
     pol_keyed_t *per_key_slots;
-    char *redis_key_base; /* "PREFIX{route:concurrency:" */
-    uint32_t instances;
+    gw_global_setup_t setup; /* key_base "PREFIX{route:concurrency:" */
 };
 
 struct st_gw_admission_t {
@@ -145,6 +151,11 @@ void gw_global_rate_init(gw_ctx_t *ctx, gw_rate_rt_t *rate, const cfg_redis_t *r
 void gw_global_rate_dispose(gw_rate_rt_t *rate);
 void gw_global_conc_init(gw_ctx_t *ctx, gw_conc_rt_t *conc, const cfg_redis_t *redis, const char *route_name);
 void gw_global_conc_dispose(gw_conc_rt_t *conc);
+
+/* 1 when a global limit set up with `setup` may keep its state under `redis` (route and limit
+ * names included); always 1 for a local limit (global == 0). */
+int gw_global_setup_matches(int global, const gw_global_setup_t *setup, const cfg_redis_t *redis, const char *route,
+                            const char *limit);
 
 /* A token of a global rate limit for the request: ADMIT (spent), REJECT (*retry_after_ns set),
  * PENDING (a lease request is in flight; gw_admission_continue runs when it is answered) or

@@ -78,6 +78,34 @@ static char *make_key_base(const cfg_redis_t *redis, const char *route, const ch
     return base;
 }
 
+static void setup_init(gw_global_setup_t *setup, const cfg_redis_t *redis, const char *route, const char *limit)
+{
+    setup->key_base = make_key_base(redis, route, limit);
+    setup->address = h2o_strdup(NULL, redis->address.text, SIZE_MAX).base;
+    setup->database = redis->database;
+    setup->instances = redis->instances;
+}
+
+static void setup_dispose(gw_global_setup_t *setup)
+{
+    free(setup->key_base);
+    free(setup->address);
+}
+
+int gw_global_setup_matches(int global, const gw_global_setup_t *setup, const cfg_redis_t *redis, const char *route,
+                            const char *limit)
+{
+    if (!global)
+        return 1;
+    if (!redis->enabled || strcmp(setup->address, redis->address.text) != 0 || setup->database != redis->database ||
+        setup->instances != redis->instances)
+        return 0;
+    char *base = make_key_base(redis, route, limit);
+    int same = strcmp(base, setup->key_base) == 0;
+    free(base);
+    return same;
+}
+
 /* "BASEkey}" in the request's pool. */
 static char *make_key(gw_request_t *r, const char *base, const char *key, size_t key_len, size_t *len)
 {
@@ -134,11 +162,10 @@ void gw_global_rate_init(gw_ctx_t *ctx, gw_rate_rt_t *rate, const cfg_redis_t *r
     const cfg_rate_limit_t *cfg = &rate->cfg;
     rate->global = 1;
     rate->ctx = ctx;
-    rate->instances = redis->instances;
     pol_lease_params_init(&rate->lease_params, cfg->count, cfg->period_ms * 1000000u, cfg->burst, redis->instances);
     snprintf(rate->lease_args[0], sizeof(rate->lease_args[0]), "%.3f", rate->lease_params.interval_us);
     snprintf(rate->lease_args[1], sizeof(rate->lease_args[1]), "%.3f", rate->lease_params.capacity_us);
-    rate->redis_key_base = make_key_base(redis, route_name, cfg->name);
+    setup_init(&rate->setup, redis, route_name, cfg->name);
     if (cfg->per.kind != CFG_KEY_NONE)
         rate->per_key_lease = pol_keyed_new(sizeof(gw_rate_lease_t), cfg->max_keys, lease_at_rest, NULL, gw_random(ctx));
 }
@@ -148,7 +175,7 @@ void gw_global_rate_dispose(gw_rate_rt_t *rate)
     if (!rate->global)
         return;
     pol_keyed_free(rate->per_key_lease);
-    free(rate->redis_key_base);
+    setup_dispose(&rate->setup);
 }
 
 static gw_rate_lease_t *lease_for(gw_request_t *r, gw_rate_rt_t *rate, uint64_t now, const char **key, size_t *len)
@@ -214,7 +241,7 @@ static void on_lease_reply(const redisReply *reply, void *data, const char *err)
 static int request_lease(gw_ctx_t *ctx, gw_request_t *r, gw_rate_rt_t *rate, gw_rate_lease_t *l, const char *key, size_t key_len)
 {
     size_t full_len;
-    char *full = make_key(r, rate->redis_key_base, key, key_len, &full_len);
+    char *full = make_key(r, rate->setup.key_base, key, key_len, &full_len);
     char batch[16];
     int n = snprintf(batch, sizeof(batch), "%u", rate->lease_params.batch);
     const char *argv[] = {rate->lease_args[0], rate->lease_args[1], batch};
@@ -277,8 +304,7 @@ static int slot_key_at_rest(const void *value, void *data, uint64_t now_ns)
 void gw_global_conc_init(gw_ctx_t *ctx, gw_conc_rt_t *conc, const cfg_redis_t *redis, const char *route_name)
 {
     conc->global = 1;
-    conc->instances = redis->instances;
-    conc->redis_key_base = make_key_base(redis, route_name, "concurrency");
+    setup_init(&conc->setup, redis, route_name, "concurrency");
     if (conc->cfg.per.kind != CFG_KEY_NONE)
         conc->per_key_slots = pol_keyed_new(sizeof(gw_slot_key_t), conc->cfg.max_keys, slot_key_at_rest, NULL, gw_random(ctx));
 }
@@ -310,7 +336,7 @@ void gw_global_conc_dispose(gw_conc_rt_t *conc)
     if (conc->per_key_slots != NULL)
         pol_keyed_foreach(conc->per_key_slots, stop_poll, NULL);
     pol_keyed_free(conc->per_key_slots);
-    free(conc->redis_key_base);
+    setup_dispose(&conc->setup);
 }
 
 static void conc_fallback(gw_req_admission_t *ra, gw_conc_rt_t *conc)
@@ -587,7 +613,7 @@ void gw_global_conc_enter(gw_req_admission_t *ra, gw_conc_rt_t *conc)
         sk = value;
     }
     sk->conc = conc;
-    ra->slot_redis_key = make_key(r, conc->redis_key_base, key, key_len, &ra->slot_redis_key_len);
+    ra->slot_redis_key = make_key(r, conc->setup.key_base, key, key_len, &ra->slot_redis_key_len);
     ra->slot_key = sk;
     if (sk->queued != 0) {
         join_room(ra, sk, conc); /* first come, first served: others already wait */

@@ -300,7 +300,8 @@ def test_global_concurrency_slots_are_a_zset_of_leases_on_the_redis_clock(redis,
     assert get(s.url + "/hello").status_code == 200
 
 
-def test_global_concurrency_waiting_room_across_three_instances(redis, app, start_sluice):
+def test_global_concurrency_waiting_room_across_three_instances(redis, backend, start_sluice):
+    app = backend  # Tornado and FastAPI
     policy = config(redis_yaml(redis.address, on_error="deny", instances=3), route(body=conc(4, size=20, qtimeout="20s"), timeout="30s"))
     instances = [start_sluice(policy, upstream=app.address) for _ in range(3)]
     started = time.monotonic()
@@ -628,3 +629,42 @@ def test_leasing_needs_far_fewer_than_one_command_per_request(redis, app, start_
     assert msum(s, "sluice_redis_commands_total") > cmds0
     assert msum(s, "sluice_redis_roundtrip_seconds_count") > rtt0
     assert all_fallbacks(s) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# reload
+
+
+def test_reload_moves_global_limits_to_another_redis_and_back_to_local(redis, app, start_sluice):
+    other = RedisServer()
+    try:
+        body = route(body=rate_limits(("g", "1/m", 1)))
+        s = start_sluice(config(redis_yaml(redis.address, on_error="deny"), body), upstream=app.address)
+        assert get(s.url + "/hello").status_code == 200
+        assert get(s.url + "/hello").status_code == 429
+        assert redis.keys("sluice:*")
+
+        def reload(text):
+            count = s.stderr_text().count("reloaded")
+            s.config.write_text(text.format(listen=f"127.0.0.1:{s.port}", admin=f"127.0.0.1:{s.admin_port}", upstream=app.address))
+            s.proc.send_signal(signal.SIGHUP)
+            wait_until(lambda: s.stderr_text().count("reloaded") > count, timeout=5, what="the reload")
+
+        # another Redis: a new connection, the bucket there is full
+        reload(config(redis_yaml(other.address, on_error="deny"), body))
+        wait_until(lambda: redis_up(s) == 1, timeout=5, what="the connection to the new redis")
+        assert get(s.url + "/hello").status_code == 200
+        assert get(s.url + "/hello").status_code == 429
+        assert other.keys("sluice:*")
+
+        # no redis: block any more: the limit is local, no Redis metrics, /readyz without redis
+        reload(HEAD + esc('upstreams:\n  app: {address: "@U@"}\nroutes:\n  - name: api\n    upstream: app\n'
+                          "    rate_limits: [{name: g, rate: 1/m, burst: 1}]\n").replace("@U@", "{upstream}"))
+        assert get(s.url + "/hello").status_code == 200
+        assert get(s.url + "/hello").status_code == 429
+        assert "sluice_redis_up" not in s.metrics_text()
+        status, body_json = readyz(s)
+        assert status == 200 and "redis" not in body_json, body_json
+        s.assert_running()
+    finally:
+        other.stop()
