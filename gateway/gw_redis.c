@@ -92,6 +92,21 @@ static void on_reconnect_timer(gw_timer_t *timer)
     connect_now(H2O_STRUCT_FROM_MEMBER(gw_redis_t, reconnect_timer, timer));
 }
 
+/* Stops watching and frees the connection, if any. hiredis runs the callbacks of pending
+ * commands from here (with gw_redis_err_disconnected), so the state must already be DOWN. */
+static void close_connection(gw_redis_t *redis)
+{
+    gw_timer_stop(&redis->connect_timer);
+    if (redis->watch != NULL) {
+        h2o_socket_close(redis->watch);
+        redis->watch = NULL;
+    }
+    redisAsyncContext *ac = redis->ac;
+    redis->ac = NULL;
+    if (ac != NULL)
+        redisAsyncFree(ac);
+}
+
 /* Closes the connection (if any) and schedules the next attempt. Callbacks of pending commands
  * run from here with gw_redis_err_disconnected (state is already DOWN, so they cannot send). */
 static void go_down(gw_redis_t *redis)
@@ -104,15 +119,7 @@ static void go_down(gw_redis_t *redis)
                 redis->last_error);
         redis->logged_down = 1;
     }
-    gw_timer_stop(&redis->connect_timer);
-    if (redis->watch != NULL) {
-        h2o_socket_close(redis->watch);
-        redis->watch = NULL;
-    }
-    redisAsyncContext *ac = redis->ac;
-    redis->ac = NULL;
-    if (ac != NULL)
-        redisAsyncFree(ac);
+    close_connection(redis);
     gw_timer_start(redis->wheel, &redis->reconnect_timer, redis->backoff_ms, on_reconnect_timer);
     redis->backoff_ms = redis->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : redis->backoff_ms * 2;
 }
@@ -474,17 +481,9 @@ void gw_redis_free(gw_redis_t *redis)
     if (redis == NULL)
         return;
     gw_timer_stop(&redis->reconnect_timer);
-    gw_timer_stop(&redis->connect_timer);
     redis->state = STATE_DOWN;
     redis->metrics->up = 0;
-    if (redis->watch != NULL) {
-        h2o_socket_close(redis->watch);
-        redis->watch = NULL;
-    }
-    redisAsyncContext *ac = redis->ac;
-    redis->ac = NULL;
-    if (ac != NULL)
-        redisAsyncFree(ac); /* runs the pending callbacks */
+    close_connection(redis);
     h2o_timeout_dispose(redis->loop, &redis->command_timeout);
     free(redis->cfg.address.text);
     free(redis->cfg.address.host);

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from harness import HEAD, assert_json_error, wait_until
+from harness import HEAD, assert_json_error, fire_at_once, wait_until
 
 
 def policy(route_body, client=""):
@@ -24,18 +24,6 @@ routes:
 """
         + route_body
     )
-
-
-def fire_at_once(n, fn):
-    """Runs fn(i) in n threads released together; returns the results in order."""
-    barrier = threading.Barrier(n)
-
-    def run(i):
-        barrier.wait()
-        return fn(i)
-
-    with ThreadPoolExecutor(n) as pool:
-        return list(pool.map(run, range(n)))
 
 
 def timed_get(url, **kw):
@@ -284,7 +272,11 @@ def test_no_slot_leaks_after_a_storm_of_mixed_outcomes(backend, start_sluice):
             return type(e).__name__
 
     codes = fire_at_once(48, one)
-    assert {200, 503} <= set(codes), codes
+    # 48 requests at once against 3 slots + 4 places: some are shed. Which kinds get the slots
+    # depends on arrival order (three 3 s requests in the slots leave no 200 at all), so only
+    # the shedding and the set of possible outcomes are certain.
+    assert 503 in codes, codes
+    assert set(codes) <= {200, 429, 503, 504, "gone"}, codes
     wait_until(lambda: s.metric("sluice_in_flight", route="r") == 0, timeout=10, what="sluice_in_flight back to 0")
     assert s.metric("sluice_queue_depth", route="r") == 0
     wait_until(lambda: backend.stats()["in_flight"] == 0, timeout=10, what="backend idle")

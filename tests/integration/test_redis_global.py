@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from harness import HEAD, assert_json_error, esc, free_port, wait_until
+from harness import HEAD, assert_json_error, esc, fire_at_once, free_port, wait_until
 from redis_server import RedisServer
 
 # ---------------------------------------------------------------------------------------------
@@ -104,17 +104,6 @@ def timed(url, timeout=15, **kw):
         return r.status_code, time.monotonic() - started, r
     except requests.RequestException as e:
         return type(e).__name__, time.monotonic() - started, None
-
-
-def fire_at_once(n, fn):
-    barrier = threading.Barrier(n)
-
-    def run(i):
-        barrier.wait()
-        return fn(i)
-
-    with ThreadPoolExecutor(n) as pool:
-        return list(pool.map(run, range(n)))
 
 
 class Rec:
