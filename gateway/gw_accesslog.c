@@ -1,26 +1,17 @@
 #include "gw_accesslog.h"
 
-#include <string.h>
 #include <time.h>
-#include "gw_http.h"
+#include "gw_logline.h"
 
-#define MAX_LOGGED_PATH 2048
-
-static double ms_between(uint64_t from_ns, uint64_t to_ns)
+static uint64_t ns_between(uint64_t from_ns, uint64_t to_ns)
 {
-    return from_ns != 0 && to_ns >= from_ns ? (double)(to_ns - from_ns) / 1e6 : 0.0;
+    return from_ns != 0 && to_ns >= from_ns ? to_ns - from_ns : 0;
 }
 
 void gw_accesslog_write(gw_request_t *r, int status)
 {
     h2o_req_t *req = r->req;
     uint64_t now = gw_now_ns();
-    char path[MAX_LOGGED_PATH * 6], method[64 * 6], ts[40];
-    size_t path_len = req->path.len < MAX_LOGGED_PATH ? req->path.len : MAX_LOGGED_PATH;
-    size_t method_len = req->method.len < 64 ? req->method.len : 64;
-    path_len = gw_json_escape(path, req->path.base, path_len);
-    method_len = gw_json_escape(method, req->method.base, method_len);
-
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
     gw_ctx_t *ctx = r->ctx;
@@ -31,17 +22,26 @@ void gw_accesslog_write(gw_request_t *r, int status)
         strftime(ctx->log_second_text, sizeof(ctx->log_second_text), "%Y-%m-%dT%H:%M:%S", &tm);
         ctx->log_second = wall.tv_sec;
     }
-    snprintf(ts, sizeof(ts), "%s.%03ldZ", ctx->log_second_text, wall.tv_nsec / 1000000);
-
-    const char *decision = r->has_decision ? gw_admission_decision_names[r->decision] : "none";
     uint64_t queue_end = r->admitted_ns != 0 ? r->admitted_ns : r->upstream_started_ns;
     uint64_t upstream_end = r->upstream_head_ns != 0 ? r->upstream_head_ns : (r->upstream_started_ns != 0 ? now : 0);
-
-    fprintf(ctx->access_log,
-            "{\"ts\":\"%s\",\"request_id\":\"%.*s\",\"route\":%s%s%s,\"method\":\"%.*s\",\"path\":\"%.*s\",\"status\":%d,"
-            "\"decision\":\"%s\",\"queue_ms\":%.3f,\"upstream_ms\":%.3f,\"total_ms\":%.3f,\"client_ip\":\"%s\",\"bytes\":%zu}\n",
-            ts, (int)r->request_id.len, r->request_id.base, r->route != NULL ? "\"" : "",
-            r->route != NULL ? r->route->cfg->name : "null", r->route != NULL ? "\"" : "", (int)method_len, method, (int)path_len,
-            path, status, decision, ms_between(r->arrived_ns, queue_end), ms_between(r->upstream_started_ns, upstream_end),
-            ms_between(r->arrived_ns, now), r->client_key_ip, req->bytes_sent);
+    gw_logline_t line = {
+        .second = ctx->log_second_text,
+        .millisecond = (unsigned)(wall.tv_nsec / 1000000),
+        .request_id = r->request_id.base,
+        .request_id_len = r->request_id.len,
+        .route = r->route != NULL ? r->route->cfg->name : NULL,
+        .method = req->method.base,
+        .method_len = req->method.len,
+        .path = req->path.base,
+        .path_len = req->path.len,
+        .status = status,
+        .decision = r->has_decision ? gw_admission_decision_names[r->decision] : "none",
+        .queue_ns = ns_between(r->arrived_ns, queue_end),
+        .upstream_ns = ns_between(r->upstream_started_ns, upstream_end),
+        .total_ns = ns_between(r->arrived_ns, now),
+        .client_ip = r->client_key_ip,
+        .bytes = req->bytes_sent,
+    };
+    char text[GW_LOGLINE_SIZE];
+    fwrite(text, 1, gw_logline_format(text, &line), ctx->access_log);
 }
