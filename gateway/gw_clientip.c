@@ -89,3 +89,17 @@ void gw_client_ip(const char *peer, const char *xff, size_t xff_len, const cfg_c
         end = start != 0 ? start - 1 : 0;
     }
 }
+
+void gw_ipv4_text(const uint8_t addr[4], char out[16])
+{
+    char *d = out;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = addr[i];
+        if (v >= 100)
+            *d++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *d++ = (char)('0' + v / 10 % 10);
+        *d++ = (char)('0' + v % 10);
+        *d++ = i < 3 ? '.' : '\0';
+    }
+}

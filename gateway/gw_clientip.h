@@ -7,7 +7,13 @@
 #define SLUICE_GW_CLIENTIP_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "cfg_config.h"
+
+/* Writes the dotted-quad text of an IPv4 address (network byte order, as in struct in_addr)
+ * and a NUL into out (at least 16 bytes). What inet_ntop gives, without its sprintf per octet:
+ * this runs once per request. */
+void gw_ipv4_text(const uint8_t addr[4], char out[16]);
 
 /* 1 if the textual IPv4/IPv6 address `ip` (NUL-terminated) lies in one of the CIDRs. */
 int gw_ip_in_cidrs(const char *ip, const cfg_cidr_t *cidrs, size_t num_cidrs);

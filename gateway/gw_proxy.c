@@ -513,12 +513,10 @@ static void set_client_ip(gw_request_t *r)
 {
     struct sockaddr_storage ss;
     socklen_t len = r->req->conn->callbacks->get_peername(r->req->conn, (struct sockaddr *)&ss);
-    const char *ip = NULL;
     if (len != 0 && ss.ss_family == AF_INET)
-        ip = inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, r->client_ip, sizeof(r->client_ip));
-    else if (len != 0 && ss.ss_family == AF_INET6)
-        ip = inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, r->client_ip, sizeof(r->client_ip));
-    if (ip == NULL)
+        gw_ipv4_text((const uint8_t *)&((struct sockaddr_in *)&ss)->sin_addr, r->client_ip);
+    else if (len == 0 || ss.ss_family != AF_INET6 ||
+             inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, r->client_ip, sizeof(r->client_ip)) == NULL)
         strcpy(r->client_ip, len != 0 && ss.ss_family == AF_UNIX ? "unix" : "unknown");
 }
 

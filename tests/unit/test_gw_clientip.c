@@ -21,8 +21,27 @@ static const char *client(const char *peer, const char *xff, const cfg_cidr_t *t
     return out;
 }
 
+static void test_ipv4_text_is_inet_ntop(void)
+{
+    static const uint8_t samples[][4] = {{0, 0, 0, 0}, {127, 0, 0, 1}, {10, 9, 99, 100}, {255, 255, 255, 255}, {1, 20, 200, 7}};
+    for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
+        char got[16], want[INET_ADDRSTRLEN];
+        gw_ipv4_text(samples[i], got);
+        inet_ntop(AF_INET, samples[i], want, sizeof(want));
+        CHECK_STR(got, want);
+    }
+    for (unsigned v = 0; v < 256; v++) { /* every octet value, in every position */
+        uint8_t addr[4] = {(uint8_t)v, (uint8_t)(255 - v), (uint8_t)(v / 2), (uint8_t)(v * 7)};
+        char got[16], want[INET_ADDRSTRLEN];
+        gw_ipv4_text(addr, got);
+        inet_ntop(AF_INET, addr, want, sizeof(want));
+        CHECK_STR(got, want);
+    }
+}
+
 int main(void)
 {
+    test_ipv4_text_is_inet_ntop();
     cfg_cidr_t trusted[] = {cidr("10.0.0.0", 8), cidr("192.168.1.0", 24), cidr("fd00::", 8)};
     size_t n = sizeof(trusted) / sizeof(trusted[0]);
 
