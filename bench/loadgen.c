@@ -1,0 +1,287 @@
+/*
+ * A closed-loop HTTP/1.1 load generator for the overload scenario, where wrk is not enough: wrk
+ * reports one latency distribution for every response, but under overload the latency that
+ * matters is that of the admitted requests, apart from the fast 429/503s a gateway sheds.
+ *
+ *   loadgen [-c CONNECTIONS] [-d SECONDS] [-p PATH] HOST:PORT
+ *
+ * Each connection sends GET PATH, waits for the whole response, and sends the next one on the
+ * same connection (a new one when the server closes it). Prints one line of key=value pairs:
+ * requests, ok (2xx), shed (429 and 503), other statuses, errors (connection failures and
+ * resets), seconds, and p50/p99 in ms of the ok and the shed responses.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include "gw_phr.h"
+
+#define BUF_SIZE (64 * 1024)
+#define MAX_HEADERS 64
+
+typedef struct {
+    uint32_t *us;
+    size_t len, cap;
+} samples_t;
+
+typedef struct {
+    int fd;
+    int connected;
+    char buf[BUF_SIZE];
+    size_t len;
+    uint64_t sent_at_ns;
+} conn_t;
+
+static struct sockaddr_in target;
+static char request[1024];
+static size_t request_len;
+static int epfd;
+static samples_t ok_samples, shed_samples;
+static uint64_t n_requests, n_other, n_errors;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void record(samples_t *s, uint64_t ns)
+{
+    if (s->len == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 65536;
+        s->us = realloc(s->us, s->cap * sizeof(*s->us));
+        if (s->us == NULL) {
+            perror("realloc");
+            exit(1);
+        }
+    }
+    s->us[s->len++] = (uint32_t)(ns / 1000);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double percentile_ms(samples_t *s, double p)
+{
+    if (s->len == 0)
+        return 0;
+    size_t i = (size_t)(p * (double)(s->len - 1) + 0.5);
+    return s->us[i] / 1000.0;
+}
+
+static void send_request(conn_t *c)
+{
+    c->len = 0;
+    c->sent_at_ns = now_ns();
+    ssize_t n = send(c->fd, request, request_len, MSG_NOSIGNAL);
+    /* A 200-byte request fits any fresh socket buffer; a short write means the peer is gone,
+     * which the next read reports. */
+    (void)n;
+}
+
+static void open_conn(conn_t *c)
+{
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (c->fd < 0) {
+        perror("socket");
+        exit(1);
+    }
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->connected = 0;
+    c->len = 0;
+    if (connect(c->fd, (struct sockaddr *)&target, sizeof(target)) != 0 && errno != EINPROGRESS) {
+        perror("connect");
+        exit(1);
+    }
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
+    epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev);
+}
+
+static void reopen_conn(conn_t *c)
+{
+    close(c->fd);
+    open_conn(c);
+}
+
+static int header_is(const struct phr_header *h, const char *name)
+{
+    return h->name_len == strlen(name) && strncasecmp(h->name, name, h->name_len) == 0;
+}
+
+/* Returns 1 when c->buf holds a whole response (and sets *status, *keep_alive), 0 if more is
+ * needed, -1 if it cannot be parsed. */
+static int parse_response(conn_t *c, int *status, int *keep_alive)
+{
+    int minor;
+    const char *msg;
+    size_t msg_len, num_headers = MAX_HEADERS;
+    struct phr_header headers[MAX_HEADERS];
+    int head = phr_parse_response(c->buf, c->len, &minor, status, &msg, &msg_len, headers, &num_headers, 0);
+    if (head == -2)
+        return 0;
+    if (head < 0)
+        return -1;
+    long content_length = -1;
+    int chunked = 0;
+    *keep_alive = minor >= 1;
+    for (size_t i = 0; i < num_headers; i++) {
+        if (header_is(&headers[i], "content-length"))
+            content_length = strtol(headers[i].value, NULL, 10);
+        else if (header_is(&headers[i], "transfer-encoding"))
+            chunked = 1;
+        else if (header_is(&headers[i], "connection"))
+            *keep_alive = headers[i].value_len == 10 && strncasecmp(headers[i].value, "keep-alive", 10) == 0;
+    }
+    if (chunked) {
+        /* Decoding is destructive, so decode a copy: the buffer may still be incomplete. */
+        static char copy[BUF_SIZE];
+        size_t size = c->len - (size_t)head;
+        memcpy(copy, c->buf + head, size);
+        struct phr_chunked_decoder decoder = {0};
+        ssize_t r = phr_decode_chunked(&decoder, copy, &size);
+        return r == -2 ? 0 : r == -1 ? -1 : 1;
+    }
+    if (content_length < 0)
+        return -1; /* a body delimited by close: not produced by any contender */
+    return c->len >= (size_t)head + (size_t)content_length ? 1 : 0;
+}
+
+static void on_readable(conn_t *c)
+{
+    for (;;) {
+        if (c->len == sizeof(c->buf)) {
+            n_errors++;
+            reopen_conn(c);
+            return;
+        }
+        ssize_t n = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n <= 0) {
+            n_errors++;
+            reopen_conn(c);
+            return;
+        }
+        c->len += (size_t)n;
+        int status, keep_alive;
+        int done = parse_response(c, &status, &keep_alive);
+        if (done < 0) {
+            n_errors++;
+            reopen_conn(c);
+            return;
+        }
+        if (done == 0)
+            continue;
+        uint64_t latency = now_ns() - c->sent_at_ns;
+        n_requests++;
+        if (status >= 200 && status < 300)
+            record(&ok_samples, latency);
+        else if (status == 429 || status == 503)
+            record(&shed_samples, latency);
+        else
+            n_other++;
+        if (!keep_alive) {
+            reopen_conn(c);
+            return;
+        }
+        send_request(c);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    int connections = 64;
+    double seconds = 10;
+    const char *path = "/";
+    int opt;
+    while ((opt = getopt(argc, argv, "c:d:p:")) != -1) {
+        switch (opt) {
+        case 'c':
+            connections = atoi(optarg);
+            break;
+        case 'd':
+            seconds = atof(optarg);
+            break;
+        case 'p':
+            path = optarg;
+            break;
+        default:
+            fprintf(stderr, "usage: loadgen [-c CONNECTIONS] [-d SECONDS] [-p PATH] HOST:PORT\n");
+            return 2;
+        }
+    }
+    char host[64];
+    int port;
+    if (optind != argc - 1 || connections < 1 || seconds <= 0 || sscanf(argv[optind], "%63[^:]:%d", host, &port) != 2 ||
+        inet_pton(AF_INET, host, &target.sin_addr) != 1 || port < 1 || port > 65535) {
+        fprintf(stderr, "usage: loadgen [-c CONNECTIONS] [-d SECONDS] [-p PATH] HOST:PORT (an IPv4 address)\n");
+        return 2;
+    }
+    target.sin_family = AF_INET;
+    target.sin_port = htons((uint16_t)port);
+    request_len = (size_t)snprintf(request, sizeof(request), "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: loadgen\r\n\r\n", path,
+                                   host, port);
+
+    epfd = epoll_create1(0);
+    conn_t *conns = calloc((size_t)connections, sizeof(*conns));
+    if (conns == NULL) {
+        perror("calloc");
+        return 1;
+    }
+    for (int i = 0; i < connections; i++)
+        open_conn(&conns[i]);
+
+    uint64_t start = now_ns(), end = start + (uint64_t)(seconds * 1e9);
+    struct epoll_event events[256];
+    while (now_ns() < end) {
+        int n = epoll_wait(epfd, events, 256, 100);
+        for (int i = 0; i < n; i++) {
+            conn_t *c = events[i].data.ptr;
+            if (!c->connected && (events[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+                int err = 0;
+                socklen_t len = sizeof(err);
+                getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+                if (err != 0) {
+                    n_errors++;
+                    reopen_conn(c);
+                    continue;
+                }
+                c->connected = 1;
+                struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+                epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+                send_request(c);
+                continue;
+            }
+            if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+                on_readable(c);
+        }
+    }
+    double elapsed = (double)(now_ns() - start) / 1e9;
+    qsort(ok_samples.us, ok_samples.len, sizeof(uint32_t), cmp_u32);
+    qsort(shed_samples.us, shed_samples.len, sizeof(uint32_t), cmp_u32);
+    printf("requests=%llu ok=%zu shed=%zu other=%llu errors=%llu seconds=%.3f ok_p50_ms=%.3f ok_p99_ms=%.3f "
+           "shed_p50_ms=%.3f shed_p99_ms=%.3f\n",
+           (unsigned long long)n_requests, ok_samples.len, shed_samples.len, (unsigned long long)n_other,
+           (unsigned long long)n_errors, elapsed, percentile_ms(&ok_samples, 0.5), percentile_ms(&ok_samples, 0.99),
+           percentile_ms(&shed_samples, 0.5), percentile_ms(&shed_samples, 0.99));
+    for (int i = 0; i < connections; i++)
+        close(conns[i].fd);
+    free(conns);
+    free(ok_samples.us);
+    free(shed_samples.us);
+    return 0;
+}

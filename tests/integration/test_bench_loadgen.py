@@ -1,0 +1,53 @@
+"""bench/loadgen, the overload scenario's load generator, counted against what sluice and the
+backend saw: its figures go into bench/RESULTS.md, so they must be right."""
+import pathlib
+import socket
+import subprocess
+
+from harness import SLUICE_BIN, policy, wait_until
+
+LOADGEN = str(pathlib.Path(SLUICE_BIN).parent.parent / "bench" / "loadgen")
+
+
+def run_loadgen(*args):
+    out = subprocess.run([LOADGEN, *args], capture_output=True, text=True, timeout=60)
+    return out.returncode, out.stdout, out.stderr
+
+
+def test_loadgen_counts_match_sluice_and_the_backend(tornado_backend, start_sluice):
+    tornado_backend.reset()
+    s = start_sluice(
+        policy(route="    concurrency: {limit: 4, queue: {size: 4, timeout: 2s}}\n"),
+        upstream=tornado_backend.address,
+    )
+    code, out, err = run_loadgen("-c", "32", "-d", "2", "-p", "/slow?ms=50", f"127.0.0.1:{s.port}")
+    assert code == 0, err
+    kv = {k: float(v) for k, v in (pair.split("=") for pair in out.split())}
+    assert kv["errors"] == 0 and kv["other"] == 0, out
+    assert kv["requests"] == kv["ok"] + kv["shed"], out
+    assert kv["ok"] > 0 and kv["shed"] > 0, out  # 32 connections against 4 slots + 4 places
+    assert 1.9 <= kv["seconds"] <= 5, out
+    # an admitted request waits for the backend's 50 ms: no latency below that is possible
+    assert 50 <= kv["ok_p50_ms"] <= kv["ok_p99_ms"], out
+
+    # sluice counted the same responses, plus at most the 32 in flight when loadgen stopped
+    wait_until(lambda: s.metric("sluice_in_flight", route="api") == 0, timeout=10, what="sluice idle")
+    ok = s.metric("sluice_requests_total", route="api", code="200")
+    shed = s.metric("sluice_requests_total", route="api", code="503")
+    assert kv["ok"] <= ok <= kv["ok"] + 32, (out, ok)
+    assert kv["shed"] <= shed <= kv["shed"] + 32, (out, shed)
+    assert tornado_backend.stats()["max_in_flight"] <= 4
+
+
+def test_loadgen_rejects_bad_arguments_and_reports_refused_connections():
+    for args in (["127.0.0.1"], ["-c", "0", "127.0.0.1:1"], ["localhost:80"], ["127.0.0.1:70000"], []):
+        code, _, err = run_loadgen(*args)
+        assert code == 2 and "usage" in err, (args, err)
+    # nothing listens on the port: every connection fails and is counted, nothing crashes
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, not listening: connections are refused
+        code, out, err = run_loadgen("-c", "2", "-d", "1", f"127.0.0.1:{port}")
+    assert code == 0, err
+    kv = dict(pair.split("=") for pair in out.split())
+    assert kv["requests"] == "0" and int(kv["errors"]) > 0, out
