@@ -74,6 +74,12 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static void sort_samples(samples_t *s)
+{
+    if (s->len != 0) /* no array at all when nothing was recorded */
+        qsort(s->us, s->len, sizeof(*s->us), cmp_u32);
+}
+
 static double percentile_ms(samples_t *s, double p)
 {
     if (s->len == 0)
@@ -271,8 +277,8 @@ int main(int argc, char **argv)
         }
     }
     double elapsed = (double)(now_ns() - start) / 1e9;
-    qsort(ok_samples.us, ok_samples.len, sizeof(uint32_t), cmp_u32);
-    qsort(shed_samples.us, shed_samples.len, sizeof(uint32_t), cmp_u32);
+    sort_samples(&ok_samples);
+    sort_samples(&shed_samples);
     printf("requests=%llu ok=%zu shed=%zu other=%llu errors=%llu seconds=%.3f ok_p50_ms=%.3f ok_p99_ms=%.3f "
            "shed_p50_ms=%.3f shed_p99_ms=%.3f\n",
            (unsigned long long)n_requests, ok_samples.len, shed_samples.len, (unsigned long long)n_other,
