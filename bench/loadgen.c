@@ -239,8 +239,12 @@ int main(int argc, char **argv)
     }
     target.sin_family = AF_INET;
     target.sin_port = htons((uint16_t)port);
-    request_len = (size_t)snprintf(request, sizeof(request), "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: loadgen\r\n\r\n", path,
-                                   host, port);
+    int len = snprintf(request, sizeof(request), "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: loadgen\r\n\r\n", path, host, port);
+    if (len < 0 || (size_t)len >= sizeof(request)) {
+        fprintf(stderr, "loadgen: the path is too long (at most about 900 bytes)\n");
+        return 2;
+    }
+    request_len = (size_t)len;
 
     epfd = epoll_create1(0);
     conn_t *conns = calloc((size_t)connections, sizeof(*conns));

@@ -43,6 +43,8 @@ def test_loadgen_rejects_bad_arguments_and_reports_refused_connections():
     for args in (["127.0.0.1"], ["-c", "0", "127.0.0.1:1"], ["localhost:80"], ["127.0.0.1:70000"], []):
         code, _, err = run_loadgen(*args)
         assert code == 2 and "usage" in err, (args, err)
+    code, _, err = run_loadgen("-p", "/" + "a" * 2000, "127.0.0.1:1")
+    assert code == 2 and "too long" in err, err
     # nothing listens on the port: every connection fails and is counted, nothing crashes
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
