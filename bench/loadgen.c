@@ -9,6 +9,12 @@
  * same connection (a new one when the server closes it). Prints one line of key=value pairs:
  * requests, ok (2xx), shed (429 and 503), other statuses, errors (connection failures and
  * resets), seconds, and p50/p99 in ms of the ok and the shed responses.
+ *
+ * At the end of the run no new request is sent, and loadgen waits (up to DRAIN_SECONDS) for
+ * the answers to those in flight before it closes its connections: hanging up on them would
+ * make the gateway free their slots while the backend is still working on them, and a test
+ * counting the backend's requests in flight would see more than the limit. Those late answers
+ * are not counted: they fall outside the measured window.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +33,7 @@
 
 #define BUF_SIZE (64 * 1024)
 #define MAX_HEADERS 64
+#define DRAIN_SECONDS 10
 
 typedef struct {
     uint32_t *us;
@@ -36,6 +43,7 @@ typedef struct {
 typedef struct {
     int fd;
     int connected;
+    int waiting; /* a request was sent and its response is not complete yet */
     char buf[BUF_SIZE];
     size_t len;
     uint64_t sent_at_ns;
@@ -47,6 +55,8 @@ static size_t request_len;
 static int epfd;
 static samples_t ok_samples, shed_samples;
 static uint64_t n_requests, n_other, n_errors;
+static int stopping; /* the measured window is over: finish what is in flight, send nothing new */
+static int n_waiting;
 
 static uint64_t now_ns(void)
 {
@@ -92,6 +102,8 @@ static void send_request(conn_t *c)
 {
     c->len = 0;
     c->sent_at_ns = now_ns();
+    c->waiting = 1;
+    n_waiting++;
     ssize_t n = send(c->fd, request, request_len, MSG_NOSIGNAL);
     /* A 200-byte request fits any fresh socket buffer; a short write means the peer is gone,
      * which the next read reports. */
@@ -117,10 +129,21 @@ static void open_conn(conn_t *c)
     epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev);
 }
 
+static void close_conn(conn_t *c)
+{
+    if (c->waiting) {
+        c->waiting = 0;
+        n_waiting--;
+    }
+    close(c->fd);
+    c->fd = -1;
+}
+
 static void reopen_conn(conn_t *c)
 {
-    close(c->fd);
-    open_conn(c);
+    close_conn(c);
+    if (!stopping)
+        open_conn(c);
 }
 
 static int header_is(const struct phr_header *h, const char *name)
@@ -192,6 +215,12 @@ static void on_readable(conn_t *c)
         }
         if (done == 0)
             continue;
+        c->waiting = 0;
+        n_waiting--;
+        if (stopping) {
+            close_conn(c);
+            return;
+        }
         uint64_t latency = now_ns() - c->sent_at_ns;
         n_requests++;
         if (status >= 200 && status < 300)
@@ -256,11 +285,25 @@ int main(int argc, char **argv)
         open_conn(&conns[i]);
 
     uint64_t start = now_ns(), end = start + (uint64_t)(seconds * 1e9);
+    uint64_t drain_end = end + (uint64_t)DRAIN_SECONDS * 1000000000u;
+    double elapsed = 0;
     struct epoll_event events[256];
-    while (now_ns() < end) {
+    for (;;) {
+        uint64_t now = now_ns();
+        if (!stopping && now >= end) {
+            stopping = 1;
+            elapsed = (double)(now - start) / 1e9;
+            for (int i = 0; i < connections; i++)
+                if (conns[i].fd >= 0 && !conns[i].waiting)
+                    close_conn(&conns[i]); /* idle or still connecting: nothing to wait for */
+        }
+        if (stopping && (n_waiting == 0 || now >= drain_end))
+            break;
         int n = epoll_wait(epfd, events, 256, 100);
         for (int i = 0; i < n; i++) {
             conn_t *c = events[i].data.ptr;
+            if (c->fd < 0)
+                continue; /* closed earlier in this batch */
             if (!c->connected && (events[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
                 int err = 0;
                 socklen_t len = sizeof(err);
@@ -280,7 +323,6 @@ int main(int argc, char **argv)
                 on_readable(c);
         }
     }
-    double elapsed = (double)(now_ns() - start) / 1e9;
     sort_samples(&ok_samples);
     sort_samples(&shed_samples);
     printf("requests=%llu ok=%zu shed=%zu other=%llu errors=%llu seconds=%.3f ok_p50_ms=%.3f ok_p99_ms=%.3f "
@@ -289,7 +331,8 @@ int main(int argc, char **argv)
            (unsigned long long)n_errors, elapsed, percentile_ms(&ok_samples, 0.5), percentile_ms(&ok_samples, 0.99),
            percentile_ms(&shed_samples, 0.5), percentile_ms(&shed_samples, 0.99));
     for (int i = 0; i < connections; i++)
-        close(conns[i].fd);
+        if (conns[i].fd >= 0)
+            close_conn(&conns[i]); /* still waiting after DRAIN_SECONDS */
     free(conns);
     free(ok_samples.us);
     free(shed_samples.us);
