@@ -522,6 +522,10 @@ static void parse_rate_limit(loader_t *l, yaml_node_t *map, cfg_rate_limit_t *r)
             has_name = 1;
             free(r->name);
             r->name = name_value(l, v, "rate limit name");
+            /* a global rate limit's Redis keys are PREFIX{route:NAME:key}, next to the route's
+             * concurrency slots in PREFIX{route:concurrency:key} */
+            if (r->name != NULL && strcmp(r->name, "concurrency") == 0)
+                error_at(l, v, "rate limit name \"concurrency\" is reserved (the route's concurrency limit uses it in Redis keys)");
         } else if (key_is(k, "rate")) {
             has_rate = 1;
             char *s = scalar(l, v, "rate");

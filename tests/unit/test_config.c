@@ -652,6 +652,9 @@ static void test_route_errors(void)
     check_one_error(R("rate_limits: [{name: r}]"), "t.yaml:3:49: rate limit: missing required key \"rate\"");
     check_one_error(R("rate_limits: [{name: r, rate: 1/s}, {name: r, rate: 2/s}]"),
                     "t.yaml:3:71: duplicate rate limit name \"r\" in route");
+    check_one_error(
+        R("rate_limits: [{name: concurrency, rate: 1/s}]"),
+        "t.yaml:3:56: rate limit name \"concurrency\" is reserved (the route's concurrency limit uses it in Redis keys)");
     check_one_error(BASE "redis: {database: 1}\n" ROUTE_A, "t.yaml:3:8: redis: missing required key \"address\"");
 }
 
