@@ -104,6 +104,7 @@ typedef struct st_gw_req_admission_t {
     unsigned redis_failed : 1; /* the lease request it waited for failed: on_error applies */
     unsigned in_slot_room : 1; /* waiting in a global room (slot_key->room), not a pol_sema */
     unsigned holds_global : 1; /* holds the global slot `member` of `slot_key` */
+    unsigned slot_lost : 1;    /* Redis no longer has `member` (renewal said so): never pass it on */
     uint64_t wait_started_ns;
     uint64_t delay_started_ns; /* first wait for the current global rate limit */
     /* global rate limits */

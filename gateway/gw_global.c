@@ -16,6 +16,12 @@
  * with waiters, whatever the number of waiters). Held slots are renewed every third of
  * redis.slot_lease; a killed instance's slots expire after it.
  *
+ * Lost slots: a renewal that finds its member gone (Redis restarted without persistence, FLUSHALL,
+ * an outage longer than the lease) marks the slot lost, and so does a release that comes a whole
+ * slot_lease after the last renewal. A lost slot is not handed over nor kept for reuse: its
+ * request finishes, and the room acquires anew, so the limit holds again within one renewal
+ * period (slot_lease / 3).
+ *
  * Slot reuse: a slot freed when nobody waits locally is kept for IDLE_SLOT_MS before its ZREM,
  * and the next local request of the key takes it without a command. Under steady traffic a
  * slot then serves many requests for two commands (acquire, release) instead of two each. It
@@ -163,8 +169,9 @@ void gw_global_rate_init(gw_ctx_t *ctx, gw_rate_rt_t *rate, const cfg_redis_t *r
     rate->global = 1;
     rate->ctx = ctx;
     pol_lease_params_init(&rate->lease_params, cfg->count, cfg->period_ms * 1000000u, cfg->burst, redis->instances);
-    snprintf(rate->lease_args[0], sizeof(rate->lease_args[0]), "%.3f", rate->lease_params.interval_us);
-    snprintf(rate->lease_args[1], sizeof(rate->lease_args[1]), "%.3f", rate->lease_params.capacity_us);
+    /* %.17g: exact for Lua's tonumber, however small the interval of a high rate */
+    snprintf(rate->lease_args[0], sizeof(rate->lease_args[0]), "%.17g", rate->lease_params.interval_us);
+    snprintf(rate->lease_args[1], sizeof(rate->lease_args[1]), "%.17g", rate->lease_params.capacity_us);
     setup_init(&rate->setup, redis, route_name, cfg->name);
     if (cfg->per.kind != CFG_KEY_NONE)
         rate->per_key_lease = pol_keyed_new(sizeof(gw_rate_lease_t), cfg->max_keys, lease_at_rest, NULL, gw_random(ctx));
@@ -194,13 +201,14 @@ static gw_rate_lease_t *lease_for(gw_request_t *r, gw_rate_rt_t *rate, uint64_t 
     return l;
 }
 
-static int parse_lease_reply(const redisReply *reply, uint32_t *granted, uint64_t *retry_after_ns)
+/* {granted, retry_after_us}, granted never more than the batch asked for. */
+static int parse_lease_reply(const redisReply *reply, uint32_t batch, uint32_t *granted, uint64_t *retry_after_ns)
 {
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 || reply->element[0]->type != REDIS_REPLY_INTEGER ||
         reply->element[1]->type != REDIS_REPLY_INTEGER)
         return -1;
     long long n = reply->element[0]->integer, retry_us = reply->element[1]->integer;
-    if (n < 0 || n > UINT32_MAX || retry_us < 0 || retry_us > 86400LL * 1000000 * 365)
+    if (n < 0 || n > batch || retry_us < 0 || retry_us > 86400LL * 1000000 * 365)
         return -1;
     *granted = (uint32_t)n;
     *retry_after_ns = (uint64_t)retry_us * 1000u;
@@ -214,7 +222,7 @@ static void on_lease_reply(const redisReply *reply, void *data, const char *err)
     uint32_t granted = 0;
     uint64_t retry_after = 0;
     int failed = err != NULL;
-    if (!failed && parse_lease_reply(reply, &granted, &retry_after) != 0) {
+    if (!failed && parse_lease_reply(reply, rate->lease_params.batch, &granted, &retry_after) != 0) {
         count_bad_reply(rate->ctx);
         failed = 1;
     }
@@ -288,6 +296,8 @@ int gw_global_rate_known_empty(gw_req_admission_t *ra, gw_rate_rt_t *rate, uint6
     const char *key;
     size_t key_len;
     gw_rate_lease_t *l = lease_for(ra->r, rate, now_ns, &key, &key_len);
+    if (pol_lease_has_tokens(&l->lease, now_ns))
+        return 0; /* leased before Redis ran dry: they are spent first */
     return (*retry_after_ns = pol_lease_empty_for(&l->lease, now_ns)) != 0;
 }
 
@@ -367,6 +377,7 @@ static void hold_slot(gw_req_admission_t *ra, gw_slot_key_t *sk, const char *mem
     snprintf(ra->member, sizeof(ra->member), "%s", member);
     ra->slot_key = sk;
     ra->holds_global = 1;
+    ra->slot_lost = 0;
     ra->renewed_ns = renewed_ns;
     ++sk->holders;
     h2o_linklist_insert(&ra->r->ctx->held_slots, &ra->held_link);
@@ -395,14 +406,14 @@ static void join_room(gw_req_admission_t *ra, gw_slot_key_t *sk, gw_conc_rt_t *c
     }
     if (sk->room.next == NULL)
         h2o_linklist_init_anchor(&sk->room);
+    if (sk->queued == 0)
+        sk->poll_backoff_ms = POLL_MIN_MS; /* a new wait: the first poll comes soon */
     /* fifo: join at the back; lifo: at the front (served first) */
     h2o_linklist_insert(conc->cfg.queue_order == CFG_QUEUE_LIFO ? sk->room.next : &sk->room, &ra->room_link);
     ++sk->queued;
     ra->slot_key = sk;
     ra->in_slot_room = 1;
     gw_admission_enter_room(ra, conc);
-    if (sk->poll_backoff_ms == 0)
-        sk->poll_backoff_ms = POLL_MIN_MS;
     schedule_poll(sk, sk->poll_backoff_ms);
 }
 
@@ -510,6 +521,9 @@ static void on_acquire_reply(const redisReply *reply, void *data, const char *er
             schedule_poll(sk, sk->poll_backoff_ms);
         }
     } else {
+        /* A timed-out acquire may still run in Redis: the ZREM, pipelined behind it on the same
+         * connection, takes its slot back. (A lost connection cannot send it: the lease expires.) */
+        release_member(op->ctx, op->key, op->key_len, op->member);
         if (ra != NULL) {
             ra->slot_key = NULL;
             conc_fallback(ra, conc);
@@ -567,17 +581,34 @@ static void keep_idle(gw_ctx_t *ctx, gw_req_admission_t *ra, gw_slot_key_t *sk)
 
 static void renew_slot(gw_ctx_t *ctx, gw_req_admission_t *ra, uint64_t now);
 
+static uint64_t slot_lease_ns(gw_ctx_t *ctx)
+{
+    return ctx->gen->config->redis.slot_lease_ms * 1000000u;
+}
+
+/* 1 when a whole lease has passed since the slot was last renewed: Redis has let it go. */
+static int lease_ran_out(gw_ctx_t *ctx, uint64_t renewed_ns, uint64_t now)
+{
+    return now - renewed_ns >= slot_lease_ns(ctx);
+}
+
 /* Gives the request the key's most recently kept slot: 0, or -1 when none is kept. */
 static int reuse_idle(gw_ctx_t *ctx, gw_req_admission_t *ra, gw_slot_key_t *sk)
 {
     if (sk->idle_count == 0)
         return -1;
     gw_idle_slot_t *slot = H2O_STRUCT_FROM_MEMBER(gw_idle_slot_t, key_link, sk->idle.prev);
+    if (lease_ran_out(ctx, slot->renewed_ns, gw_now_ns())) {
+        free_idle_slot(slot); /* and the others kept are older still */
+        while (sk->idle_count != 0)
+            free_idle_slot(H2O_STRUCT_FROM_MEMBER(gw_idle_slot_t, key_link, sk->idle.next));
+        return -1;
+    }
     hold_slot(ra, sk, slot->member, slot->renewed_ns);
     free_idle_slot(slot);
     /* a slot passed from request to request may have missed a renewal round while kept */
     uint64_t now = gw_now_ns();
-    if (now - ra->renewed_ns > ctx->gen->config->redis.slot_lease_ms * 1000000u / 3)
+    if (now - ra->renewed_ns > slot_lease_ns(ctx) / 3)
         renew_slot(ctx, ra, now);
     return 0;
 }
@@ -650,19 +681,25 @@ void gw_global_release(gw_req_admission_t *ra)
         gw_admission_leave_room(ra);
     }
     if (ra->holds_global) {
+        gw_ctx_t *ctx = ra->r->ctx;
         gw_slot_key_t *sk = ra->slot_key;
         ra->holds_global = 0;
         h2o_linklist_unlink(&ra->held_link);
         --sk->holders;
-        if (sk->queued != 0) {
+        if (ra->slot_lost || lease_ran_out(ctx, ra->renewed_ns, gw_now_ns())) {
+            /* Redis no longer counts it: whoever waits must acquire a slot of its own */
+            release_member(ctx, ra->slot_redis_key, ra->slot_redis_key_len, ra->member);
+            if (sk->queued != 0)
+                schedule_poll(sk, 0);
+        } else if (sk->queued != 0) {
             /* the first local waiter takes the slot over: no round trip */
             gw_req_admission_t *next = room_front(sk);
             take_out_of_room(next);
             gw_admission_leave_room(next);
             hold_slot(next, sk, ra->member, ra->renewed_ns);
             gw_proxy_start_upstream(next->r);
-        } else if (gw_redis_is_up(ra->r->ctx->redis)) {
-            keep_idle(ra->r->ctx, ra, sk);
+        } else if (gw_redis_is_up(ctx->redis)) {
+            keep_idle(ctx, ra, sk);
         }
         /* else: Redis is unavailable; the slot expires with its lease */
     }
@@ -676,15 +713,58 @@ static uint64_t renew_period_ms(gw_ctx_t *ctx)
     return ctx->gen->config->redis.slot_lease_ms / 3;
 }
 
+/* Marks the slot `member` lost wherever this instance holds it: a running request's, or a kept
+ * one (dropped). Only on a renewal's "gone", so a walk over the slots held is fine. */
+static void mark_slot_lost(gw_ctx_t *ctx, const char *member)
+{
+    for (h2o_linklist_t *node = ctx->held_slots.next; node != &ctx->held_slots; node = node->next) {
+        gw_req_admission_t *ra = H2O_STRUCT_FROM_MEMBER(gw_req_admission_t, held_link, node);
+        if (strcmp(ra->member, member) == 0) {
+            ra->slot_lost = 1;
+            return;
+        }
+    }
+    for (h2o_linklist_t *node = ctx->idle_slots.next; node != &ctx->idle_slots; node = node->next) {
+        gw_idle_slot_t *slot = H2O_STRUCT_FROM_MEMBER(gw_idle_slot_t, ctx_link, node);
+        if (strcmp(slot->member, member) == 0) {
+            free_idle_slot(slot);
+            return;
+        }
+    }
+}
+
+typedef struct st_gw_renew_op_t {
+    gw_ctx_t *ctx;
+    char member[48];
+} gw_renew_op_t;
+
+static void on_renew_reply(const redisReply *reply, void *data, const char *err)
+{
+    gw_renew_op_t *op = data;
+    if (err == NULL) {
+        if (reply->type != REDIS_REPLY_INTEGER || (reply->integer != 0 && reply->integer != 1))
+            count_bad_reply(op->ctx);
+        else if (reply->integer == 0)
+            mark_slot_lost(op->ctx, op->member);
+    }
+    /* a renewal that failed is retried at the next round; past a whole lease the slot is lost */
+    free(op);
+}
+
 static void renew_slot(gw_ctx_t *ctx, gw_req_admission_t *ra, uint64_t now)
 {
     char lease[24];
     int n = snprintf(lease, sizeof(lease), "%llu", (unsigned long long)ctx->gen->config->redis.slot_lease_ms);
     const char *argv[] = {lease, ra->member};
     size_t lens[] = {(size_t)n, strlen(ra->member)};
-    if (gw_redis_eval(ctx->redis, POL_GLOBAL_SCRIPT_RENEW, ra->slot_redis_key, ra->slot_redis_key_len, 2, argv, lens, ignore_reply,
-                      NULL) == 0)
+    gw_renew_op_t *op = xmalloc(sizeof(*op));
+    op->ctx = ctx;
+    memcpy(op->member, ra->member, sizeof(op->member));
+    if (gw_redis_eval(ctx->redis, POL_GLOBAL_SCRIPT_RENEW, ra->slot_redis_key, ra->slot_redis_key_len, 2, argv, lens,
+                      on_renew_reply, op) == 0)
         ra->renewed_ns = now;
+    else
+        free(op);
 }
 
 static void on_renew_timer(gw_timer_t *timer)
@@ -710,8 +790,8 @@ void gw_global_init_ctx(gw_ctx_t *ctx)
 void gw_global_apply_redis(gw_ctx_t *ctx, const cfg_config_t *config)
 {
     if (ctx->redis != NULL && (!config->redis.enabled || gw_redis_config_differs(ctx->redis, &config->redis))) {
-        gw_global_release_idle(ctx);
-        gw_redis_free(ctx->redis); /* commands in flight get on_error */
+        gw_global_release_idle(ctx); /* their ZREMs go out before the connection closes */
+        gw_redis_free(ctx->redis);   /* commands in flight get on_error */
         ctx->redis = NULL;
     }
     if (!config->redis.enabled) {
@@ -719,7 +799,9 @@ void gw_global_apply_redis(gw_ctx_t *ctx, const cfg_config_t *config)
         gw_timer_stop(&ctx->renew_timer);
         return;
     }
-    if (ctx->redis == NULL)
+    if (ctx->redis != NULL)
+        gw_redis_update_settings(ctx->redis, &config->redis);
+    else
         ctx->redis = gw_redis_new(ctx->loop, &ctx->timer_wheel, &config->redis, pol_global_scripts, POL_GLOBAL_SCRIPT_COUNT,
                                   &ctx->redis_metrics);
     if (!gw_timer_is_active(&ctx->renew_timer))

@@ -476,10 +476,24 @@ gw_redis_t *gw_redis_new(h2o_loop_t *loop, gw_timer_wheel_t *wheel, const cfg_re
     return redis;
 }
 
+/* Writes what hiredis still buffers (ZREMs of slots let go just before a reload or exit) while
+ * the socket takes it, so that Redis runs those commands though nobody reads the replies. */
+static void flush_output(gw_redis_t *redis)
+{
+    if (redis->state != STATE_UP || redis->ac == NULL)
+        return;
+    int done = 0;
+    /* a few tries: each writes what the socket takes; a closing client does not wait for room */
+    for (int tries = 0; tries != 8 && !done; ++tries)
+        if (redisBufferWrite(&redis->ac->c, &done) != REDIS_OK)
+            break;
+}
+
 void gw_redis_free(gw_redis_t *redis)
 {
     if (redis == NULL)
         return;
+    flush_output(redis);
     gw_timer_stop(&redis->reconnect_timer);
     redis->state = STATE_DOWN;
     redis->metrics->up = 0;
@@ -509,6 +523,16 @@ static int same_str(const char *a, const char *b)
 
 int gw_redis_config_differs(const gw_redis_t *redis, const cfg_redis_t *cfg)
 {
-    return !same_str(redis->cfg.address.text, cfg->address.text) || !same_str(redis->cfg.password, cfg->password) ||
-           redis->cfg.database != cfg->database || redis->cfg.timeout_ms != cfg->timeout_ms;
+    return !same_str(redis->cfg.address.text, cfg->address.text) || redis->cfg.database != cfg->database;
+}
+
+void gw_redis_update_settings(gw_redis_t *redis, const cfg_redis_t *cfg)
+{
+    if (!same_str(redis->cfg.password, cfg->password)) {
+        free(redis->cfg.password);
+        redis->cfg.password = copy_str(cfg->password);
+    }
+    /* commands in flight share the one timeout list, so they take the new bound too */
+    redis->cfg.timeout_ms = cfg->timeout_ms;
+    redis->command_timeout.timeout = cfg->timeout_ms;
 }

@@ -36,16 +36,20 @@ typedef void (*gw_redis_cb)(const redisReply *reply, void *data, const char *err
  * which must outlive the client. */
 gw_redis_t *gw_redis_new(h2o_loop_t *loop, gw_timer_wheel_t *wheel, const cfg_redis_t *cfg, const char *const *scripts,
                          size_t num_scripts, gw_redis_metrics_t *metrics);
-/* Closes the connection; callbacks of commands still pending run with gw_redis_err_disconnected
- * before this returns. */
+/* Closes the connection, after writing out the commands still buffered (while the socket takes
+ * them: Redis runs them, nobody reads their replies); callbacks of commands still pending run
+ * with gw_redis_err_disconnected before this returns. */
 void gw_redis_free(gw_redis_t *redis);
 
 /* 1 when commands are accepted now. */
 int gw_redis_is_up(const gw_redis_t *redis);
 /* The last connection or handshake error ("" when none since the last success). */
 const char *gw_redis_last_error(const gw_redis_t *redis);
-/* 1 when `cfg` needs a new client (address, password or database changed). */
+/* 1 when `cfg` needs a new client: another server (address or database). */
 int gw_redis_config_differs(const gw_redis_t *redis, const cfg_redis_t *cfg);
+/* Takes the rest of `cfg` on the live connection: `timeout` at once (commands in flight
+ * included), `password` from the next connection (this one is authenticated already). */
+void gw_redis_update_settings(gw_redis_t *redis, const cfg_redis_t *cfg);
 
 /* Sends a command (binary-safe arguments). Returns 0 (cb will be called) or -1 when Redis is not
  * up (cb is not called). */

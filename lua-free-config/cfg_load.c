@@ -380,6 +380,9 @@ static void parse_redis(loader_t *l, yaml_node_t *map, cfg_redis_t *r)
         } else if (key_is(k, "password")) {
             free(r->password);
             r->password = scalar(l, v, "redis.password");
+            /* most often an unset variable in ${...}: AUTH "" would fail at every connect */
+            if (r->password != NULL && r->password[0] == '\0')
+                error_at(l, v, "redis.password: empty (leave the key out for a Redis without AUTH)");
         } else if (key_is(k, "database")) {
             integer(l, v, "redis.database", 0, 15, &r->database);
         } else if (key_is(k, "timeout")) {

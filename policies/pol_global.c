@@ -53,9 +53,14 @@ void pol_lease_params_init(pol_lease_params_t *p, uint64_t count, uint64_t perio
     p->low_water = p->batch / 4;
 }
 
+int pol_lease_has_tokens(const pol_lease_t *l, uint64_t now_ns)
+{
+    return l->tokens != 0 && now_ns < l->expires_ns;
+}
+
 int pol_lease_take(pol_lease_t *l, uint64_t now_ns)
 {
-    if (l->tokens == 0 || now_ns >= l->expires_ns)
+    if (!pol_lease_has_tokens(l, now_ns))
         return 0;
     --l->tokens;
     return 1;

@@ -63,6 +63,9 @@ void pol_lease_params_init(pol_lease_params_t *p, uint64_t count, uint64_t perio
 /* Spends one leased token at now_ns: 1 when there was one, else 0. */
 int pol_lease_take(pol_lease_t *l, uint64_t now_ns);
 
+/* 1 while tokens of this instance's lease are left to spend (Redis may have none left). */
+int pol_lease_has_tokens(const pol_lease_t *l, uint64_t now_ns);
+
 /* Time from now_ns during which Redis is known to have no token (0 when unknown or past). */
 uint64_t pol_lease_empty_for(const pol_lease_t *l, uint64_t now_ns);
 

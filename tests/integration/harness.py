@@ -132,6 +132,13 @@ class Backend:
         else:
             self.session.post(f"http://127.0.0.1:{self.port}/stats/reset", timeout=5)
 
+    def reset_peak(self):
+        """max_in_flight measured from now on (requests in flight stay counted)."""
+        if self.uds:
+            subprocess.run(["curl", "-s", "-XPOST", "--unix-socket", self.uds, "http://x/stats/reset-peak"], capture_output=True, timeout=5)
+        else:
+            self.session.post(f"http://127.0.0.1:{self.port}/stats/reset-peak", timeout=5)
+
     def stop(self):
         stop_process(self.proc)
         self.log.close()

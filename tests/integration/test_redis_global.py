@@ -19,8 +19,9 @@ from redis_server import RedisServer
 # policy text
 
 
-def redis_yaml(address, on_error="deny", instances=1, timeout="25ms", prefix="sluice:", slot_lease=None, password=None):
-    text = f"redis:\n  address: {address}\n  database: 0\n  timeout: {timeout}\n  prefix: \"{prefix}\"\n"
+def redis_yaml(address, on_error="deny", instances=1, timeout="25ms", prefix="sluice:", slot_lease=None, password=None,
+               database=0):
+    text = f"redis:\n  address: {address}\n  database: {database}\n  timeout: {timeout}\n  prefix: \"{prefix}\"\n"
     text += f"  on_error: {on_error}\n  instances: {instances}\n"
     if slot_lease:
         text += f"  slot_lease: {slot_lease}\n"
@@ -148,6 +149,10 @@ def statuses(recs):
     return counts
 
 
+def statuses_of(codes):
+    return {c: codes.count(c) for c in set(codes)}
+
+
 def stderr_line(s, *any_of):
     """A line of sluice's stderr mentioning redis and one of `any_of` (case-insensitive)."""
     for line in s.stderr_text().splitlines():
@@ -155,6 +160,19 @@ def stderr_line(s, *any_of):
         if "redis" in low and any(w.lower() in low for w in any_of):
             return line
     return None
+
+
+def reload_sluice(s, app, text):
+    """Writes `text` (a config() template) as s's policy, sends SIGHUP, waits for the reload."""
+    count = s.stderr_text().count("reloaded")
+    s.config.write_text(text.format(listen=f"127.0.0.1:{s.port}", admin=f"127.0.0.1:{s.admin_port}", upstream=app.address))
+    s.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: s.stderr_text().count("reloaded") > count, timeout=5, what="the reload")
+
+
+def redis_client_ids(redis):
+    """Ids of the clients connected to `redis`, but the redis-cli asking."""
+    return {line.split()[0] for line in redis.cli("CLIENT", "LIST").splitlines() if line and "cmd=client" not in line}
 
 
 def wait_redis_down(s, url=None, timeout=6):
@@ -346,6 +364,58 @@ def test_slots_of_a_killed_instance_come_back_after_the_lease(redis, make_backen
     results = fire_at_once(4, lambda i: timed(b.url + "/slow?ms=300")[0])
     assert results == [200] * 4, results
     wait_until(lambda: int(redis.cli("ZCOUNT", key, str(redis.time_ms()), "+inf")) == 0, timeout=2, what="no live slot left")
+
+
+def test_a_slot_redis_lost_is_not_passed_on(redis, make_backend, start_sluice):
+    """FLUSHALL (like a restart without persistence) drops the slot A keeps handing from request to
+    request in its room; A's next renewal learns it, so A stops passing it on and acquires anew.
+    Without that, A would run on a slot Redis no longer counts, next to the one its room's poll or
+    B gets: two in flight for good with a limit of 1."""
+    app = make_backend("tornado")
+    policy = config(redis_yaml(redis.address, on_error="deny", instances=2, slot_lease="1500ms"),
+                    route(body=conc(1, size=10, qtimeout="10s"), timeout="20s"))
+    a, b = start_sluice(policy, upstream=app.address), start_sluice(policy, upstream=app.address)
+    key = "sluice:{api:concurrency:_route}"
+    done = threading.Event()
+    codes, lock = [], threading.Lock()
+
+    def load(inst):
+        with requests.Session() as sess:
+            while not done.is_set():
+                try:
+                    code = sess.get(inst.url + "/slow?ms=100", timeout=15).status_code
+                except requests.RequestException as e:
+                    code = type(e).__name__
+                with lock:
+                    codes.append(code)
+
+    threads = [threading.Thread(target=load, args=(a,)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        wait_until(lambda: len(codes) >= 5, timeout=10, what="A's requests flowing")
+        assert int(redis.cli("ZCARD", key)) == 1
+        assert redis.cli("FLUSHALL").strip() == "OK"
+        # Until A's next renewal (every 0.5 s) finds its slot gone, any acquire gets a second slot
+        # (A's own room polls); from then on A stops passing the lost one on.
+        wait_until(lambda: int(redis.cli("ZCARD", key)) == 1, timeout=5, what="A's new slot in redis")
+        time.sleep(1.5)
+        app.reset_peak()
+        more = [threading.Thread(target=load, args=(b,)) for _ in range(3)]
+        for t in more:
+            t.start()
+        threads += more
+        time.sleep(3.0)
+    finally:
+        done.set()
+        for t in threads:
+            t.join()
+    st = app.stats()
+    print(f"\nslot lost to FLUSHALL: codes {statuses_of(codes)}, backend {st}")
+    assert st["max_in_flight"] == 1, st
+    assert set(codes) <= {200, 503} and codes.count(200) > 10, statuses_of(codes)
+    for s in (a, b):
+        wait_until(lambda: s.metric("sluice_in_flight", route="api") == 0, what="in_flight back to 0")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -634,10 +704,7 @@ def test_reload_moves_global_limits_to_another_redis_and_back_to_local(redis, ap
         assert redis.keys("sluice:*")
 
         def reload(text):
-            count = s.stderr_text().count("reloaded")
-            s.config.write_text(text.format(listen=f"127.0.0.1:{s.port}", admin=f"127.0.0.1:{s.admin_port}", upstream=app.address))
-            s.proc.send_signal(signal.SIGHUP)
-            wait_until(lambda: s.stderr_text().count("reloaded") > count, timeout=5, what="the reload")
+            reload_sluice(s, app, text)
 
         # another Redis: a new connection, the bucket there is full
         reload(config(redis_yaml(other.address, on_error="deny"), body))
@@ -657,3 +724,65 @@ def test_reload_moves_global_limits_to_another_redis_and_back_to_local(redis, ap
         s.assert_running()
     finally:
         other.stop()
+
+
+def test_reload_of_timeout_and_password_keeps_the_connection(redis, app, start_sluice):
+    """A reload that changes only redis.timeout and the password keeps the connection, so nothing
+    queued on it is lost; the timeout applies at once, the password at the next connection. An
+    acquire that times out is taken back in Redis once it runs there."""
+    body = route(body=conc(5, size=0))
+    s = start_sluice(config(redis_yaml(redis.address, on_error="deny", timeout="2s"), body), upstream=app.address)
+    wait_until(lambda: redis_up(s) == 1, timeout=5, what="sluice_redis_up == 1")
+    assert get(s.url + "/hello").status_code == 200
+    clients = redis_client_ids(redis)
+    assert len(clients) == 1, redis.cli("CLIENT", "LIST")
+
+    # this Redis has no password: the new one is only tried at the next connection
+    reload_sluice(s, app, config(redis_yaml(redis.address, on_error="deny", timeout="100ms", password="rotated"), body))
+    assert redis_client_ids(redis) == clients, redis.cli("CLIENT", "LIST")
+    assert redis_up(s) == 1
+
+    # the new 100 ms bound applies: with the old 2 s, the request would wait out the sleep and pass
+    timeouts = redis_errors(s, "timeout")
+    sleeper = redis.cli_background("DEBUG", "SLEEP", "1")
+    try:
+        time.sleep(0.2)
+        r = get(s.url + "/hello")
+        assert_json_error(r, 503, "redis_unavailable", route="api")
+        assert redis_errors(s, "timeout") == timeouts + 1
+    finally:
+        sleeper.wait(10)
+    # the acquire ran once Redis woke up; the ZREM sent behind it took the slot back
+    key = "sluice:{api:concurrency:_route}"
+    wait_until(lambda: int(redis.cli("ZCARD", key)) == 0, timeout=3, what="the timed-out acquire's slot to go")
+    assert get(s.url + "/hello").status_code == 200
+
+    # the next connection authenticates with the reloaded password, which this Redis refuses
+    auth_errors = redis_errors(s, "auth")
+    redis.cli("CLIENT", "KILL", "ID", next(iter(clients)).split("=")[1])
+    wait_until(lambda: redis_errors(s, "auth") > auth_errors, timeout=5, what="an AUTH refusal")
+    assert redis_up(s) == 0
+    assert readyz(s)[1]["redis"]["up"] is False
+    s.assert_running()
+
+
+def test_reload_to_another_database_leaves_no_kept_slot_behind(redis, app, start_sluice):
+    """A slot kept for reuse (20 ms after its request) when a reload moves to another database
+    is released in the old one: its ZREM is written before the old connection closes."""
+    body = route(body=conc(5, size=0))
+    s = start_sluice(config(redis_yaml(redis.address, on_error="deny", slot_lease="60s"), body), upstream=app.address)
+    wait_until(lambda: redis_up(s) == 1, timeout=5, what="sluice_redis_up == 1")
+    key = "sluice:{api:concurrency:_route}"
+    text = config(redis_yaml(redis.address, on_error="deny", slot_lease="60s", database=1), body)
+    s.config.write_text(text.format(listen=f"127.0.0.1:{s.port}", admin=f"127.0.0.1:{s.admin_port}", upstream=app.address))
+    count = s.stderr_text().count("reloaded")
+    assert get(s.url + "/hello").status_code == 200
+    s.proc.send_signal(signal.SIGHUP)  # at once, while the slot is likely still kept
+    wait_until(lambda: s.stderr_text().count("reloaded") > count, timeout=5, what="the reload")
+    wait_until(lambda: redis_up(s) == 1, timeout=5, what="the connection to database 1")
+    assert int(redis.cli("-n", "0", "ZCARD", key)) == 0  # not left for its 60 s lease
+    with ThreadPoolExecutor(1) as pool:
+        holder = pool.submit(timed, s.url + "/slow?ms=1000")
+        wait_until(lambda: app.stats()["in_flight"] == 1, timeout=5, what="a request at the backend")
+        assert int(redis.cli("-n", "1", "ZCARD", key)) == 1  # the slot is in database 1 now
+        assert holder.result()[0] == 200

@@ -643,6 +643,8 @@ static void test_route_errors(void)
                     "t.yaml:3:74: queue.order: expected one of fifo | lifo, got \"random\"");
     check_one_error(R("rate_limits: [{name: r, rate: 1/s, on_exceed: drop}]"),
                     "t.yaml:3:81: on_exceed: expected one of reject | delay, got \"drop\"");
+    check_one_error(BASE "redis: {address: 127.0.0.1:6379, password: \"\"}\n" ROUTE_A,
+                    "t.yaml:3:44: redis.password: empty (leave the key out for a Redis without AUTH)");
     check_one_error(BASE "redis: {address: 127.0.0.1:6379, on_error: ignore}\n" ROUTE_A,
                     "t.yaml:3:44: redis.on_error: expected one of local | allow | deny, got \"ignore\"");
 

@@ -89,6 +89,18 @@ static void test_empty_bucket_is_remembered(void)
     CHECK_EQ_U64(pol_lease_empty_for(&l, 11 * MS), 0);
 }
 
+static void test_tokens_in_hand_outlive_an_empty_bucket(void)
+{
+    pol_lease_t l = {0};
+    pol_lease_granted(&l, 0, 2, 0);
+    pol_lease_granted(&l, 1 * MS, 0, 7 * MS); /* the background refill found Redis empty */
+    CHECK(pol_lease_empty_for(&l, 1 * MS) > 0);
+    CHECK(pol_lease_has_tokens(&l, 1 * MS)); /* the two leased are still ours to spend */
+    CHECK(pol_lease_take(&l, 2 * MS) && pol_lease_take(&l, 2 * MS));
+    CHECK(!pol_lease_has_tokens(&l, 2 * MS));
+    CHECK(!pol_lease_take(&l, 2 * MS));
+}
+
 static void test_local_share(void)
 {
     CHECK_EQ_U64(pol_global_local_share(10, 3), 4);
@@ -112,6 +124,7 @@ int main(void)
     test_tokens_are_spent_then_refilled();
     test_unspent_tokens_expire();
     test_empty_bucket_is_remembered();
+    test_tokens_in_hand_outlive_an_empty_bucket();
     test_local_share();
     test_scripts_are_present();
     return CHECK_SUMMARY();
