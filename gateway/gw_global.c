@@ -599,9 +599,12 @@ static int reuse_idle(gw_ctx_t *ctx, gw_req_admission_t *ra, gw_slot_key_t *sk)
         return -1;
     gw_idle_slot_t *slot = H2O_STRUCT_FROM_MEMBER(gw_idle_slot_t, key_link, sk->idle.prev);
     if (lease_ran_out(ctx, slot->renewed_ns, gw_now_ns())) {
-        free_idle_slot(slot); /* and the others kept are older still */
-        while (sk->idle_count != 0)
-            free_idle_slot(H2O_STRUCT_FROM_MEMBER(gw_idle_slot_t, key_link, sk->idle.next));
+        /* this one and the others kept (older still) are gone from Redis, or about to be */
+        while (sk->idle_count != 0) {
+            slot = H2O_STRUCT_FROM_MEMBER(gw_idle_slot_t, key_link, sk->idle.next);
+            release_member(ctx, slot->key, slot->key_len, slot->member);
+            free_idle_slot(slot);
+        }
         return -1;
     }
     hold_slot(ra, sk, slot->member, slot->renewed_ns);
