@@ -102,12 +102,62 @@ static void stop_timers(gw_request_t *r)
         h2o_timeout_unlink(&r->flush_head);
 }
 
+/* ---- the HTTP/1 client socket while the request is served ----
+ *
+ * libh2o 2.2's HTTP/1 server stops reading a connection once a request is in and starts again
+ * once the response is sent. Its event loop applies such changes at the next poll, so for a
+ * proxied request they cost an epoll_ctl DEL and an ADD: a third of the system calls of a
+ * small request. sluice keeps the socket polled meanwhile instead (the stop and the start then
+ * fall in the same loop iteration as its own start and stop, and cancel out) in "don't read"
+ * mode: the loop must not read into the buffer that still holds the request's headers, nor
+ * take a pipelined request early. If the socket turns readable (a pipelined request, or the
+ * client closing), the watch simply ends; the hang-up poll below tells which it was.
+ * The watch must end before the response starts, or h2o would resume in "don't read" mode. */
+
+static h2o_socket_t *http1_socket(gw_request_t *r)
+{
+    return r->req->version < 0x200 ? r->req->conn->callbacks->get_socket(r->req->conn) : NULL;
+}
+
+static void end_watch(h2o_socket_t *sock)
+{
+    h2o_socket_read_stop(sock);
+    h2o_socket_dont_read(sock, 0);
+}
+
+static void on_watched_client_readable(h2o_socket_t *sock, const char *err)
+{
+    (void)err;
+    end_watch(sock);
+}
+
+static void client_watch_start(gw_request_t *r)
+{
+    h2o_socket_t *sock = http1_socket(r);
+    if (sock == NULL)
+        return;
+    h2o_socket_dont_read(sock, 1);
+    h2o_socket_read_start(sock, on_watched_client_readable);
+    r->client_watched = 1;
+}
+
+static void client_watch_end(gw_request_t *r)
+{
+    if (!r->client_watched)
+        return;
+    r->client_watched = 0;
+    h2o_socket_t *sock = http1_socket(r);
+    if (sock != NULL)
+        end_watch(sock);
+}
+
 void gw_proxy_respond_error(gw_request_t *r, int status, const char *code, const char *message, uint64_t retry_after_s)
 {
     h2o_req_t *req = r->req;
     char body[512];
     int len;
 
+    client_watch_end(r);
     stop_timers(r);
     r->state = GW_REQ_RESPONDED;
     if (r->route != NULL)
@@ -198,6 +248,7 @@ static int on_upstream_head(gw_exchange_t *ex, int status, const struct phr_head
 
     r->upstream_head_ns = gw_now_ns();
     gw_histogram_observe(&r->route->metrics->upstream_duration, (double)(r->upstream_head_ns - r->upstream_started_ns) / 1e9);
+    client_watch_end(r);
     stop_timers(r);
 
     if (status >= 500 && r->route->cfg->hide_upstream_5xx) {
@@ -572,6 +623,7 @@ int gw_proxy_on_req(gw_ctx_t *ctx, h2o_req_t *req)
     if (req->version < 0x200) {
         r->client_poll.cb = on_client_poll;
         h2o_timeout_link(ctx->loop, &ctx->client_poll, &r->client_poll);
+        client_watch_start(r);
     }
     gw_admission_begin(r);
     return 0;

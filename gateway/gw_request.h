@@ -34,6 +34,7 @@ typedef struct st_gw_request_t {
     unsigned final_pending : 1;
     unsigned error_pending : 1;
     unsigned head_flushed : 1;
+    unsigned client_watched : 1; /* the HTTP/1 client socket is polled while served (gw_proxy.c) */
 
     uint64_t arrived_ns;
     uint64_t admitted_ns;

@@ -144,3 +144,24 @@ def test_client_hangup_cancels_the_upstream_request(backend, start_sluice):
     assert time.monotonic() - hung_up < 2.0
     wait_until(lambda: s.metric("sluice_in_flight", route="api") == 0, timeout=5, what="in_flight back to 0")
     assert requests.get(s.url + "/hello").text == "hello\n"
+
+
+def test_pipelined_requests_are_answered_in_order_one_at_a_time(backend, start_sluice):
+    """A request pipelined while the one before is at the backend (the client socket turns
+    readable while sluice serves the first) is read and answered after it, on the same connection."""
+    s = start_sluice(policy(timeout="30s"), upstream=backend.address)
+    backend.reset()
+    sock = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+    sock.sendall(b"GET /slow?ms=400 HTTP/1.1\r\nHost: x\r\n\r\n")
+    wait_until(lambda: backend.stats()["in_flight"] == 1, timeout=5, what="the first request at the backend")
+    sock.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /hello?two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = read_all(sock)
+    sock.close()
+    answers = data.split(b"HTTP/1.1 ")[1:]
+    assert len(answers) == 3, data
+    assert [a[:3] for a in answers] == [b"200"] * 3, data
+    assert answers[0].endswith(b"slow\n") and answers[1].endswith(b"hello\n") and answers[2].endswith(b"hello\n"), data
+    st = backend.stats()
+    assert st["requests"] == 3 and st["max_in_flight"] == 1, st
+    # the connection after it: a new one works as ever
+    assert requests.get(s.url + "/hello").text == "hello\n"
