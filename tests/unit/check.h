@@ -17,7 +17,7 @@ static int check_passed_, check_failed_;
             ++check_passed_;                                                                                                       \
         } else {                                                                                                                   \
             ++check_failed_;                                                                                                       \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                                              \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                                               \
         }                                                                                                                          \
     } while (0)
 
@@ -39,12 +39,11 @@ static int check_passed_, check_failed_;
             ++check_passed_;                                                                                                       \
         } else {                                                                                                                   \
             ++check_failed_;                                                                                                       \
-            fprintf(stderr, "%s:%d: CHECK failed: %s == %s (\"%s\" != \"%s\")\n", __FILE__, __LINE__, #a, #b,                      \
-                    a_ ? a_ : "(null)", b_ ? b_ : "(null)");                                                                       \
+            fprintf(stderr, "%s:%d: CHECK failed: %s == %s (\"%s\" != \"%s\")\n", __FILE__, __LINE__, #a, #b, a_ ? a_ : "(null)",  \
+                    b_ ? b_ : "(null)");                                                                                           \
         }                                                                                                                          \
     } while (0)
 
-#define CHECK_SUMMARY()                                                                                                            \
-    (printf("%d passed, %d failed\n", check_passed_, check_failed_), check_failed_ == 0 ? 0 : 1)
+#define CHECK_SUMMARY() (printf("%d passed, %d failed\n", check_passed_, check_failed_), check_failed_ == 0 ? 0 : 1)
 
 #endif
