@@ -40,7 +40,8 @@ typedef struct st_gw_slot_key_t {
     h2o_linklist_t idle; /* gw_idle_slot_t.key_link: slots held for reuse, most recent last */
     uint32_t idle_count;
     uint32_t poll_backoff_ms;
-    gw_timer_t poll_timer; /* next acquire for the room's first request */
+    uint64_t others_wait_until_ns; /* Redis said other instances wait for this key (until then) */
+    gw_timer_t poll_timer;         /* next acquire for the room's first request */
     gw_conc_rt_t *conc;
 } gw_slot_key_t;
 
@@ -114,6 +115,8 @@ typedef struct st_gw_req_admission_t {
     gw_slot_key_t *slot_key;
     char *slot_redis_key; /* in the request's pool */
     size_t slot_redis_key_len;
+    char *slot_wait_key; /* the key's waiting instances (slot_redis_key + ":w"), likewise */
+    size_t slot_wait_key_len;
     gw_acquire_op_t *acquire; /* first acquire in flight for this request */
     h2o_linklist_t room_link;
     char member[48];

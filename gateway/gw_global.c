@@ -16,6 +16,11 @@
  * with waiters, whatever the number of waiters). Held slots are renewed every third of
  * redis.slot_lease; a killed instance's slots expire after it.
  *
+ * Fairness: a failed acquire marks this instance as waiting in Redis, and acquire and renewal
+ * replies say whether other instances wait. While they do, an instance above its share
+ * (limit / instances) gives freed slots back instead of handing them over or keeping them, and
+ * its room does not poll (above_fair_share).
+ *
  * Lost slots: a renewal that finds its member gone (Redis restarted without persistence, FLUSHALL,
  * an outage longer than the lease) marks the slot lost, and so does a release that comes a whole
  * slot_lease after the last renewal. A lost slot is not handed over nor kept for reuse: its
@@ -254,7 +259,9 @@ static int request_lease(gw_ctx_t *ctx, gw_request_t *r, gw_rate_rt_t *rate, gw_
     int n = snprintf(batch, sizeof(batch), "%u", rate->lease_params.batch);
     const char *argv[] = {rate->lease_args[0], rate->lease_args[1], batch};
     size_t lens[] = {strlen(argv[0]), strlen(argv[1]), (size_t)n};
-    if (gw_redis_eval(ctx->redis, POL_GLOBAL_SCRIPT_LEASE, full, full_len, 3, argv, lens, on_lease_reply, l) != 0)
+    const char *keys[] = {full};
+    size_t key_lens[] = {full_len};
+    if (gw_redis_eval(ctx->redis, POL_GLOBAL_SCRIPT_LEASE, 1, keys, key_lens, 3, argv, lens, on_lease_reply, l) != 0)
         return -1;
     l->lease.fetching = 1;
     l->rate = rate;
@@ -431,9 +438,12 @@ static void fallback_room(gw_slot_key_t *sk, gw_conc_rt_t *conc)
 
 static void on_acquire_reply(const redisReply *reply, void *data, const char *err);
 
-static int send_acquire(gw_ctx_t *ctx, gw_conc_rt_t *conc, gw_slot_key_t *sk, gw_req_admission_t *ra, const char *key,
-                        size_t key_len)
+/* An acquire of a slot of `sk` under the Redis keys of `keys_of` (the request itself, or the
+ * room's first for a poll). */
+static int send_acquire(gw_ctx_t *ctx, gw_conc_rt_t *conc, gw_slot_key_t *sk, gw_req_admission_t *ra,
+                        const gw_req_admission_t *keys_of)
 {
+    size_t key_len = keys_of->slot_redis_key_len;
     gw_acquire_op_t *op = xmalloc(sizeof(*op) + key_len + 1);
     op->ctx = ctx;
     op->conc = conc;
@@ -441,15 +451,17 @@ static int send_acquire(gw_ctx_t *ctx, gw_conc_rt_t *conc, gw_slot_key_t *sk, gw
     op->ra = ra;
     op->is_poll = ra == NULL;
     snprintf(op->member, sizeof(op->member), "%s:%llu", ctx->instance_id, (unsigned long long)++ctx->slot_seq);
-    memcpy(op->key, key, key_len);
+    memcpy(op->key, keys_of->slot_redis_key, key_len);
     op->key[key_len] = '\0';
     op->key_len = key_len;
     char limit[16], lease[24];
     int n1 = snprintf(limit, sizeof(limit), "%u", conc->cfg.limit);
     int n2 = snprintf(lease, sizeof(lease), "%llu", (unsigned long long)ctx->gen->config->redis.slot_lease_ms);
-    const char *argv[] = {limit, lease, op->member};
-    size_t lens[] = {(size_t)n1, (size_t)n2, strlen(op->member)};
-    if (gw_redis_eval(ctx->redis, POL_GLOBAL_SCRIPT_ACQUIRE, key, key_len, 3, argv, lens, on_acquire_reply, op) != 0) {
+    const char *keys[] = {op->key, keys_of->slot_wait_key};
+    size_t key_lens[] = {key_len, keys_of->slot_wait_key_len};
+    const char *argv[] = {limit, lease, op->member, ctx->instance_id};
+    size_t lens[] = {(size_t)n1, (size_t)n2, strlen(op->member), strlen(ctx->instance_id)};
+    if (gw_redis_eval(ctx->redis, POL_GLOBAL_SCRIPT_ACQUIRE, 2, keys, key_lens, 4, argv, lens, on_acquire_reply, op) != 0) {
         free(op);
         return -1;
     }
@@ -462,13 +474,45 @@ static int send_acquire(gw_ctx_t *ctx, gw_conc_rt_t *conc, gw_slot_key_t *sk, gw
     return 0;
 }
 
+/* {flag, other instances waiting}: the reply of the acquire and renew scripts. */
+static int parse_slot_reply(const redisReply *reply, int *flag, long long *others)
+{
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 || reply->element[0]->type != REDIS_REPLY_INTEGER ||
+        reply->element[1]->type != REDIS_REPLY_INTEGER)
+        return -1;
+    long long f = reply->element[0]->integer, n = reply->element[1]->integer;
+    if ((f != 0 && f != 1) || n < 0 || n > 1000000)
+        return -1;
+    *flag = (int)f;
+    *others = n;
+    return 0;
+}
+
+static void note_others_waiting(gw_slot_key_t *sk, long long others, uint64_t now)
+{
+    if (others > 0)
+        sk->others_wait_until_ns = now + POL_WAITING_MARK_MS * 1000000ull;
+}
+
+/* 1 when other instances wait for the key and this one would hold more than its share with
+ * `extra` more slots: it then gives slots back instead of passing them on, and acquires none. */
+static int above_fair_share(const gw_slot_key_t *sk, uint32_t extra, uint64_t now)
+{
+    if (now >= sk->others_wait_until_ns)
+        return 0;
+    return sk->holders + sk->idle_count + extra > pol_global_local_share(sk->conc->cfg.limit, sk->conc->setup.instances);
+}
+
 static void on_poll_timer(gw_timer_t *timer)
 {
     gw_slot_key_t *sk = H2O_STRUCT_FROM_MEMBER(gw_slot_key_t, poll_timer, timer);
     if (sk->queued == 0 || sk->polling)
         return;
-    gw_req_admission_t *front = room_front(sk);
-    if (send_acquire(sk->conc->ctx, sk->conc, sk, NULL, front->slot_redis_key, front->slot_redis_key_len) != 0)
+    if (above_fair_share(sk, 1, gw_now_ns())) {
+        schedule_poll(sk, sk->poll_backoff_ms); /* its own slots serve its room meanwhile */
+        return;
+    }
+    if (send_acquire(sk->conc->ctx, sk->conc, sk, NULL, room_front(sk)) != 0)
         fallback_room(sk, sk->conc);
 }
 
@@ -485,12 +529,12 @@ static void on_acquire_reply(const redisReply *reply, void *data, const char *er
     gw_conc_rt_t *conc = op->conc;
     gw_req_admission_t *ra = op->ra;
     int granted = -1; /* -1: Redis failed */
-    if (err == NULL) {
-        if (reply->type == REDIS_REPLY_INTEGER && (reply->integer == 0 || reply->integer == 1))
-            granted = (int)reply->integer;
-        else
-            count_bad_reply(op->ctx);
+    long long others = 0;
+    if (err == NULL && parse_slot_reply(reply, &granted, &others) != 0) {
+        count_bad_reply(op->ctx);
+        granted = -1;
     }
+    note_others_waiting(sk, others, gw_now_ns());
     --sk->acquiring;
     if (op->is_poll)
         sk->polling = 0;
@@ -648,16 +692,21 @@ void gw_global_conc_enter(gw_req_admission_t *ra, gw_conc_rt_t *conc)
     }
     sk->conc = conc;
     ra->slot_redis_key = make_key(r, conc->setup.key_base, key, key_len, &ra->slot_redis_key_len);
+    ra->slot_wait_key_len = ra->slot_redis_key_len + 2;
+    ra->slot_wait_key = h2o_mem_alloc_pool(&r->req->pool, ra->slot_wait_key_len + 1);
+    memcpy(ra->slot_wait_key, ra->slot_redis_key, ra->slot_redis_key_len);
+    memcpy(ra->slot_wait_key + ra->slot_redis_key_len, ":w", 3);
     ra->slot_key = sk;
-    if (sk->queued != 0) {
-        join_room(ra, sk, conc); /* first come, first served: others already wait */
+    if (sk->queued != 0 || above_fair_share(sk, 1, gw_now_ns())) {
+        /* first come, first served: others already wait; or this instance has its share */
+        join_room(ra, sk, conc);
         return;
     }
     if (reuse_idle(ctx, ra, sk) == 0) {
         gw_proxy_start_upstream(r);
         return;
     }
-    if (send_acquire(ctx, conc, sk, ra, ra->slot_redis_key, ra->slot_redis_key_len) != 0) {
+    if (send_acquire(ctx, conc, sk, ra, ra) != 0) {
         ra->slot_key = NULL;
         conc_fallback(ra, conc);
     }
@@ -689,11 +738,15 @@ void gw_global_release(gw_req_admission_t *ra)
         ra->holds_global = 0;
         h2o_linklist_unlink(&ra->held_link);
         --sk->holders;
-        if (ra->slot_lost || lease_ran_out(ctx, ra->renewed_ns, gw_now_ns())) {
+        uint64_t now = gw_now_ns();
+        if (ra->slot_lost || lease_ran_out(ctx, ra->renewed_ns, now)) {
             /* Redis no longer counts it: whoever waits must acquire a slot of its own */
             release_member(ctx, ra->slot_redis_key, ra->slot_redis_key_len, ra->member);
             if (sk->queued != 0)
                 schedule_poll(sk, 0);
+        } else if (above_fair_share(sk, 1, now)) {
+            /* another instance's waiter gets it (through its poll); ours keep polling */
+            release_member(ctx, ra->slot_redis_key, ra->slot_redis_key_len, ra->member);
         } else if (sk->queued != 0) {
             /* the first local waiter takes the slot over: no round trip */
             gw_req_admission_t *next = room_front(sk);
@@ -716,21 +769,27 @@ static uint64_t renew_period_ms(gw_ctx_t *ctx)
     return ctx->gen->config->redis.slot_lease_ms / 3;
 }
 
-/* Marks the slot `member` lost wherever this instance holds it: a running request's, or a kept
- * one (dropped). Only on a renewal's "gone", so a walk over the slots held is fine. */
-static void mark_slot_lost(gw_ctx_t *ctx, const char *member)
+/* What a renewal of `member` said: gone (the slot is lost wherever this instance holds it: a
+ * running request's is marked, a kept one dropped) and whether other instances wait for its
+ * key. Only for a "gone" or "others wait" reply, so a walk over the slots held is fine. */
+static void apply_renewal(gw_ctx_t *ctx, const char *member, int renewed, long long others)
 {
+    uint64_t now = gw_now_ns();
     for (h2o_linklist_t *node = ctx->held_slots.next; node != &ctx->held_slots; node = node->next) {
         gw_req_admission_t *ra = H2O_STRUCT_FROM_MEMBER(gw_req_admission_t, held_link, node);
         if (strcmp(ra->member, member) == 0) {
-            ra->slot_lost = 1;
+            if (!renewed)
+                ra->slot_lost = 1;
+            note_others_waiting(ra->slot_key, others, now);
             return;
         }
     }
     for (h2o_linklist_t *node = ctx->idle_slots.next; node != &ctx->idle_slots; node = node->next) {
         gw_idle_slot_t *slot = H2O_STRUCT_FROM_MEMBER(gw_idle_slot_t, ctx_link, node);
         if (strcmp(slot->member, member) == 0) {
-            free_idle_slot(slot);
+            note_others_waiting(slot->slot_key, others, now);
+            if (!renewed)
+                free_idle_slot(slot);
             return;
         }
     }
@@ -744,11 +803,13 @@ typedef struct st_gw_renew_op_t {
 static void on_renew_reply(const redisReply *reply, void *data, const char *err)
 {
     gw_renew_op_t *op = data;
+    int renewed;
+    long long others;
     if (err == NULL) {
-        if (reply->type != REDIS_REPLY_INTEGER || (reply->integer != 0 && reply->integer != 1))
+        if (parse_slot_reply(reply, &renewed, &others) != 0)
             count_bad_reply(op->ctx);
-        else if (reply->integer == 0)
-            mark_slot_lost(op->ctx, op->member);
+        else if (!renewed || others > 0)
+            apply_renewal(op->ctx, op->member, renewed, others);
     }
     /* a renewal that failed is retried at the next round; past a whole lease the slot is lost */
     free(op);
@@ -758,13 +819,14 @@ static void renew_slot(gw_ctx_t *ctx, gw_req_admission_t *ra, uint64_t now)
 {
     char lease[24];
     int n = snprintf(lease, sizeof(lease), "%llu", (unsigned long long)ctx->gen->config->redis.slot_lease_ms);
-    const char *argv[] = {lease, ra->member};
-    size_t lens[] = {(size_t)n, strlen(ra->member)};
+    const char *keys[] = {ra->slot_redis_key, ra->slot_wait_key};
+    size_t key_lens[] = {ra->slot_redis_key_len, ra->slot_wait_key_len};
+    const char *argv[] = {lease, ra->member, ctx->instance_id};
+    size_t lens[] = {(size_t)n, strlen(ra->member), strlen(ctx->instance_id)};
     gw_renew_op_t *op = xmalloc(sizeof(*op));
     op->ctx = ctx;
     memcpy(op->member, ra->member, sizeof(op->member));
-    if (gw_redis_eval(ctx->redis, POL_GLOBAL_SCRIPT_RENEW, ra->slot_redis_key, ra->slot_redis_key_len, 2, argv, lens,
-                      on_renew_reply, op) == 0)
+    if (gw_redis_eval(ctx->redis, POL_GLOBAL_SCRIPT_RENEW, 2, keys, key_lens, 3, argv, lens, on_renew_reply, op) == 0)
         ra->renewed_ns = now;
     else
         free(op);

@@ -208,20 +208,28 @@ int gw_redis_command(gw_redis_t *redis, int argc, const char **argv, const size_
     return send_argv(redis, argc, argv, argvlen, cb, data);
 }
 
+#define MAX_EVAL_KEYS 2
 #define MAX_EVAL_ARGS 8
 
-int gw_redis_eval(gw_redis_t *redis, size_t script, const char *key, size_t key_len, int argc, const char **argv,
-                  const size_t *argvlen, gw_redis_cb cb, void *data)
+int gw_redis_eval(gw_redis_t *redis, size_t script, int num_keys, const char **keys, const size_t *key_lens, int argc,
+                  const char **argv, const size_t *argvlen, gw_redis_cb cb, void *data)
 {
-    if (redis == NULL || redis->state != STATE_UP || script >= redis->num_scripts || argc > MAX_EVAL_ARGS)
+    if (redis == NULL || redis->state != STATE_UP || script >= redis->num_scripts || num_keys < 1 || num_keys > MAX_EVAL_KEYS ||
+        argc > MAX_EVAL_ARGS)
         return -1;
-    const char *all[MAX_EVAL_ARGS + 4] = {"EVALSHA", redis->script_sha[script], "1", key};
-    size_t lens[MAX_EVAL_ARGS + 4] = {7, 40, 1, key_len};
-    for (int i = 0; i != argc; ++i) {
-        all[4 + i] = argv[i];
-        lens[4 + i] = argvlen[i];
+    static const char *const num_keys_text[MAX_EVAL_KEYS + 1] = {"0", "1", "2"};
+    const char *all[3 + MAX_EVAL_KEYS + MAX_EVAL_ARGS] = {"EVALSHA", redis->script_sha[script], num_keys_text[num_keys]};
+    size_t lens[3 + MAX_EVAL_KEYS + MAX_EVAL_ARGS] = {7, 40, 1};
+    int n = 3;
+    for (int i = 0; i != num_keys; ++i, ++n) {
+        all[n] = keys[i];
+        lens[n] = key_lens[i];
     }
-    return send_argv(redis, argc + 4, all, lens, cb, data);
+    for (int i = 0; i != argc; ++i, ++n) {
+        all[n] = argv[i];
+        lens[n] = argvlen[i];
+    }
+    return send_argv(redis, n, all, lens, cb, data);
 }
 
 /* ---- handshake: AUTH, SELECT, SCRIPT LOAD ---- */

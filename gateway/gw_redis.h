@@ -54,8 +54,9 @@ void gw_redis_update_settings(gw_redis_t *redis, const cfg_redis_t *cfg);
 /* Sends a command (binary-safe arguments). Returns 0 (cb will be called) or -1 when Redis is not
  * up (cb is not called). */
 int gw_redis_command(gw_redis_t *redis, int argc, const char **argv, const size_t *argvlen, gw_redis_cb cb, void *data);
-/* EVALSHA of scripts[script] with one key and `argc` arguments; as gw_redis_command. */
-int gw_redis_eval(gw_redis_t *redis, size_t script, const char *key, size_t key_len, int argc, const char **argv,
-                  const size_t *argvlen, gw_redis_cb cb, void *data);
+/* EVALSHA of scripts[script] with `num_keys` keys (1 or 2) and `argc` arguments (at most 8); as
+ * gw_redis_command. */
+int gw_redis_eval(gw_redis_t *redis, size_t script, int num_keys, const char **keys, const size_t *key_lens, int argc,
+                  const char **argv, const size_t *argvlen, gw_redis_cb cb, void *data);
 
 #endif

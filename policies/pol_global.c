@@ -16,23 +16,34 @@ static const char lease_script[] = "local t = redis.call('TIME')\n"
                                    "redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000) + 1)\n"
                                    "return {n, 0}\n";
 
-static const char acquire_script[] = "local t = redis.call('TIME')\n"
-                                     "local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
-                                     "local lease = tonumber(ARGV[2])\n"
-                                     "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)\n"
-                                     "if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end\n"
-                                     "redis.call('ZADD', KEYS[1], now + lease, ARGV[3])\n"
-                                     "redis.call('PEXPIRE', KEYS[1], lease * 2)\n"
-                                     "return 1\n";
+/* KEYS[2] holds, scored by expiry, the instances with a request waiting for a slot: each failed
+ * acquire puts its instance there for POL_WAITING_MARK_MS, and every reply says how many other
+ * instances are waiting, which is how a holder learns it should give back slots above its share. */
+#define ACQUIRE_RENEW_PRELUDE                                                                                                      \
+    "local t = redis.call('TIME')\n"                                                                                               \
+    "local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"                                                                          \
+    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"                                                                       \
+    "local others = redis.call('ZCARD', KEYS[2])\n"                                                                                \
+    "if redis.call('ZSCORE', KEYS[2], ARGV[#ARGV]) then others = others - 1 end\n"
 
-static const char renew_script[] = "local t = redis.call('TIME')\n"
-                                   "local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
-                                   "local lease = tonumber(ARGV[1])\n"
-                                   "local score = redis.call('ZSCORE', KEYS[1], ARGV[2])\n"
-                                   "if not score or tonumber(score) <= now then return 0 end\n"
-                                   "redis.call('ZADD', KEYS[1], 'XX', now + lease, ARGV[2])\n"
-                                   "redis.call('PEXPIRE', KEYS[1], lease * 2)\n"
-                                   "return 1\n";
+static const char acquire_script[] =
+    ACQUIRE_RENEW_PRELUDE "local lease = tonumber(ARGV[2])\n"
+                          "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)\n"
+                          "if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then\n"
+                          "  redis.call('ZADD', KEYS[2], now + " POL_WAITING_MARK_MS_TEXT ", ARGV[4])\n"
+                          "  redis.call('PEXPIRE', KEYS[2], " POL_WAITING_MARK_MS_TEXT " * 2)\n"
+                          "  return {0, others}\n"
+                          "end\n"
+                          "redis.call('ZADD', KEYS[1], now + lease, ARGV[3])\n"
+                          "redis.call('PEXPIRE', KEYS[1], lease * 2)\n"
+                          "return {1, others}\n";
+
+static const char renew_script[] = ACQUIRE_RENEW_PRELUDE "local lease = tonumber(ARGV[1])\n"
+                                                         "local score = redis.call('ZSCORE', KEYS[1], ARGV[2])\n"
+                                                         "if not score or tonumber(score) <= now then return {0, others} end\n"
+                                                         "redis.call('ZADD', KEYS[1], 'XX', now + lease, ARGV[2])\n"
+                                                         "redis.call('PEXPIRE', KEYS[1], lease * 2)\n"
+                                                         "return {1, others}\n";
 
 const char *const pol_global_scripts[POL_GLOBAL_SCRIPT_COUNT] = {lease_script, acquire_script, renew_script};
 

@@ -22,6 +22,13 @@
  * so the limit holds across instances while Redis is healthy and the slots of a dead instance
  * come back when their lease runs out. Holders renew (POL_GLOBAL_SCRIPT_RENEW) every third of
  * the lease and release with ZREM.
+ *
+ * Fairness across instances: an instance passes a slot freed by one of its requests straight to
+ * its own next waiter, which alone would let it keep every slot while others wait. So a failed
+ * acquire marks its instance as waiting (a second sorted set), the replies of acquires and
+ * renewals say how many other instances wait, and while some do, an instance holding more than
+ * its share (pol_global_local_share) gives a freed slot back to Redis instead, and does not
+ * acquire more.
  */
 #ifndef SLUICE_POL_GLOBAL_H
 #define SLUICE_POL_GLOBAL_H
@@ -30,9 +37,13 @@
 #include <stdint.h>
 
 typedef enum {
-    POL_GLOBAL_SCRIPT_LEASE,   /* KEYS[1] bucket; ARGV interval_us, capacity_us, wanted -> {granted, retry_after_us} */
-    POL_GLOBAL_SCRIPT_ACQUIRE, /* KEYS[1] slots; ARGV limit, lease_ms, member -> 1 (got it) | 0 (full) */
-    POL_GLOBAL_SCRIPT_RENEW,   /* KEYS[1] slots; ARGV lease_ms, member -> 1 (renewed) | 0 (it had expired) */
+    POL_GLOBAL_SCRIPT_LEASE, /* KEYS[1] bucket; ARGV interval_us, capacity_us, wanted -> {granted, retry_after_us} */
+    /* KEYS[1] slots, KEYS[2] waiting instances; ARGV limit, lease_ms, member, instance
+     * -> {1 (got it) | 0 (full: the instance is marked waiting), other instances waiting} */
+    POL_GLOBAL_SCRIPT_ACQUIRE,
+    /* KEYS[1] slots, KEYS[2] waiting instances; ARGV lease_ms, member, instance
+     * -> {1 (renewed) | 0 (it had expired), other instances waiting} */
+    POL_GLOBAL_SCRIPT_RENEW,
     POL_GLOBAL_SCRIPT_COUNT
 } pol_global_script_t;
 
@@ -40,6 +51,11 @@ typedef enum {
 extern const char *const pol_global_scripts[POL_GLOBAL_SCRIPT_COUNT];
 
 #define POL_LEASE_LIFETIME_NS 50000000u /* unspent leased tokens are dropped after 50 ms */
+
+/* An instance whose acquire failed counts as waiting for this long (its room polls at least
+ * every 50 ms, each poll renewing the mark). */
+#define POL_WAITING_MARK_MS 250
+#define POL_WAITING_MARK_MS_TEXT "250"
 
 typedef struct st_pol_lease_params_t {
     uint32_t batch;     /* tokens asked for per lease */

@@ -149,6 +149,38 @@ def statuses(recs):
     return counts
 
 
+class BackToBack:
+    """Client threads, each sending GET url back to back on its own session until stop();
+    `out` collects (name, status or exception name, time.monotonic() of the answer)."""
+
+    def __init__(self):
+        self.out, self.lock, self.done, self.threads = [], threading.Lock(), threading.Event(), []
+
+    def add(self, name, url, threads, timeout=30):
+        def run():
+            with requests.Session() as sess:
+                while not self.done.is_set():
+                    try:
+                        code = sess.get(url, timeout=timeout).status_code
+                    except requests.RequestException as e:
+                        code = type(e).__name__
+                    with self.lock:
+                        self.out.append((name, code, time.monotonic()))
+
+        for _ in range(threads):
+            t = threading.Thread(target=run)
+            t.start()
+            self.threads.append(t)
+
+    def stop(self):
+        self.done.set()
+        for t in self.threads:
+            t.join()
+
+    def codes(self):
+        return [c for _, c, _ in self.out]
+
+
 def statuses_of(codes):
     return {c: codes.count(c) for c in set(codes)}
 
@@ -366,6 +398,37 @@ def test_slots_of_a_killed_instance_come_back_after_the_lease(redis, make_backen
     wait_until(lambda: int(redis.cli("ZCOUNT", key, str(redis.time_ms()), "+inf")) == 0, timeout=2, what="no live slot left")
 
 
+def test_an_instance_under_steady_load_lets_another_have_its_share(redis, make_backend, start_sluice):
+    """A hands each freed slot straight to its own next waiter, so under steady load it would keep
+    every slot of the limit forever and B's waiters would only time out. Told by Redis that B
+    waits, A gives back what it holds above its share (limit / instances) and B gets slots while
+    A's load goes on."""
+    app = make_backend("tornado")
+    policy = config(redis_yaml(redis.address, on_error="deny", instances=2),
+                    route(body=conc(2, size=20, qtimeout="10s"), timeout="30s"))
+    a, b = start_sluice(policy, upstream=app.address), start_sluice(policy, upstream=app.address)
+    load = BackToBack()
+    try:
+        load.add("a", a.url + "/slow?ms=100", 4)
+        wait_until(lambda: len(load.out) >= 10, timeout=10, what="A's requests flowing")
+        b_started = time.monotonic()
+        load.add("b", b.url + "/slow?ms=100", 4)
+        time.sleep(4.0)
+        stopped = time.monotonic()
+    finally:
+        load.stop()
+    during = [(n, c) for n, c, at in load.out if b_started <= at < stopped]
+    a_ok, b_ok = during.count(("a", 200)), during.count(("b", 200))
+    st = app.stats()
+    print(f"\nshares while both were loaded: A {a_ok} answered, B {b_ok}; backend {st}")
+    assert st["max_in_flight"] <= 2, st
+    assert set(load.codes()) <= {200}, statuses_of(load.codes())
+    # a share of 1 slot each, 100 ms a request: about 10/s each; B must not wait for A to stop
+    assert b_ok >= 8 and a_ok >= 8, (a_ok, b_ok)
+    for s in (a, b):
+        wait_until(lambda: s.metric("sluice_in_flight", route="api") == 0, what="in_flight back to 0")
+
+
 def test_a_slot_redis_lost_is_not_passed_on(redis, make_backend, start_sluice):
     """FLUSHALL (like a restart without persistence) drops the slot A keeps handing from request to
     request in its room; A's next renewal learns it, so A stops passing it on and acquires anew.
@@ -376,24 +439,10 @@ def test_a_slot_redis_lost_is_not_passed_on(redis, make_backend, start_sluice):
                     route(body=conc(1, size=10, qtimeout="10s"), timeout="20s"))
     a, b = start_sluice(policy, upstream=app.address), start_sluice(policy, upstream=app.address)
     key = "sluice:{api:concurrency:_route}"
-    done = threading.Event()
-    codes, lock = [], threading.Lock()
-
-    def load(inst):
-        with requests.Session() as sess:
-            while not done.is_set():
-                try:
-                    code = sess.get(inst.url + "/slow?ms=100", timeout=15).status_code
-                except requests.RequestException as e:
-                    code = type(e).__name__
-                with lock:
-                    codes.append(code)
-
-    threads = [threading.Thread(target=load, args=(a,)) for _ in range(3)]
-    for t in threads:
-        t.start()
+    load = BackToBack()
     try:
-        wait_until(lambda: len(codes) >= 5, timeout=10, what="A's requests flowing")
+        load.add("a", a.url + "/slow?ms=100", 3, timeout=15)
+        wait_until(lambda: len(load.out) >= 5, timeout=10, what="A's requests flowing")
         assert int(redis.cli("ZCARD", key)) == 1
         assert redis.cli("FLUSHALL").strip() == "OK"
         # Until A's next renewal (every 0.5 s) finds its slot gone, any acquire gets a second slot
@@ -401,15 +450,11 @@ def test_a_slot_redis_lost_is_not_passed_on(redis, make_backend, start_sluice):
         wait_until(lambda: int(redis.cli("ZCARD", key)) == 1, timeout=5, what="A's new slot in redis")
         time.sleep(1.5)
         app.reset_peak()
-        more = [threading.Thread(target=load, args=(b,)) for _ in range(3)]
-        for t in more:
-            t.start()
-        threads += more
+        load.add("b", b.url + "/slow?ms=100", 3, timeout=15)
         time.sleep(3.0)
     finally:
-        done.set()
-        for t in threads:
-            t.join()
+        load.stop()
+    codes = load.codes()
     st = app.stats()
     print(f"\nslot lost to FLUSHALL: codes {statuses_of(codes)}, backend {st}")
     assert st["max_in_flight"] == 1, st
