@@ -70,6 +70,9 @@ typedef struct st_gw_ctx_t {
 
     gw_timer_wheel_t timer_wheel; /* rate-limit delays, Redis reconnects and polls */
     gw_redis_t *redis;            /* NULL without a redis: block */
+    uint64_t redis_slot_lease_ms; /* redis.slot_lease of the config `redis` serves */
+    gw_redis_t *retired_redis;    /* the previous server's client, until its slots' lease ends */
+    gw_timer_t retired_timer;
     gw_redis_metrics_t redis_metrics;
     char instance_id[20]; /* random; names this process's global slots in Redis */
     uint64_t slot_seq;

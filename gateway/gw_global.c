@@ -326,7 +326,7 @@ void gw_global_conc_init(gw_ctx_t *ctx, gw_conc_rt_t *conc, const cfg_redis_t *r
         conc->per_key_slots = pol_keyed_new(sizeof(gw_slot_key_t), conc->cfg.max_keys, slot_key_at_rest, NULL, gw_random(ctx));
 }
 
-static void release_member(gw_ctx_t *ctx, const char *key, size_t key_len, const char *member);
+static void release_member(gw_conc_rt_t *conc, const char *key, size_t key_len, const char *member);
 static void free_idle_slot(gw_idle_slot_t *slot);
 
 static void stop_poll(const char *key, size_t len, void *value, int shared, void *data)
@@ -346,7 +346,7 @@ void gw_global_conc_dispose(gw_conc_rt_t *conc)
         next = node->next;
         gw_idle_slot_t *slot = H2O_STRUCT_FROM_MEMBER(gw_idle_slot_t, ctx_link, node);
         if (slot->slot_key->conc == conc) {
-            release_member(conc->ctx, slot->key, slot->key_len, slot->member);
+            release_member(conc, slot->key, slot->key_len, slot->member);
             free_idle_slot(slot);
         }
     }
@@ -371,12 +371,24 @@ static void conc_fallback(gw_req_admission_t *ra, gw_conc_rt_t *conc)
     }
 }
 
-static void release_member(gw_ctx_t *ctx, const char *key, size_t key_len, const char *member)
+/* The client of the Redis that holds `conc`'s slots: the current one, or after a reload that
+ * moved to another server, the previous one for the limits of the old config (NULL once gone). */
+static gw_redis_t *client_for(gw_conc_rt_t *conc)
+{
+    gw_ctx_t *ctx = conc->ctx;
+    if (gw_redis_serves(ctx->redis, conc->setup.address, conc->setup.database))
+        return ctx->redis;
+    if (gw_redis_serves(ctx->retired_redis, conc->setup.address, conc->setup.database))
+        return ctx->retired_redis;
+    return NULL;
+}
+
+static void release_member(gw_conc_rt_t *conc, const char *key, size_t key_len, const char *member)
 {
     const char *argv[] = {"ZREM", key, member};
     size_t lens[] = {4, key_len, strlen(member)};
     /* when Redis is unavailable the slot simply expires with its lease */
-    gw_redis_command(ctx->redis, 3, argv, lens, ignore_reply, NULL);
+    gw_redis_command(client_for(conc), 3, argv, lens, ignore_reply, NULL);
 }
 
 static void hold_slot(gw_req_admission_t *ra, gw_slot_key_t *sk, const char *member, uint64_t renewed_ns)
@@ -461,7 +473,7 @@ static int send_acquire(gw_ctx_t *ctx, gw_conc_rt_t *conc, gw_slot_key_t *sk, gw
     size_t key_lens[] = {key_len, keys_of->slot_wait_key_len};
     const char *argv[] = {limit, lease, op->member, ctx->instance_id};
     size_t lens[] = {(size_t)n1, (size_t)n2, strlen(op->member), strlen(ctx->instance_id)};
-    if (gw_redis_eval(ctx->redis, POL_GLOBAL_SCRIPT_ACQUIRE, 2, keys, key_lens, 4, argv, lens, on_acquire_reply, op) != 0) {
+    if (gw_redis_eval(client_for(conc), POL_GLOBAL_SCRIPT_ACQUIRE, 2, keys, key_lens, 4, argv, lens, on_acquire_reply, op) != 0) {
         free(op);
         return -1;
     }
@@ -553,7 +565,7 @@ static void on_acquire_reply(const redisReply *reply, void *data, const char *er
             hold_slot(to, sk, op->member, gw_now_ns());
             gw_proxy_start_upstream(to->r);
         } else {
-            release_member(op->ctx, op->key, op->key_len, op->member); /* its request is gone */
+            release_member(conc, op->key, op->key_len, op->member); /* its request is gone */
         }
         if (sk->queued != 0)
             schedule_poll(sk, 0); /* more slots may be free */
@@ -567,7 +579,7 @@ static void on_acquire_reply(const redisReply *reply, void *data, const char *er
     } else {
         /* A timed-out acquire may still run in Redis: the ZREM, pipelined behind it on the same
          * connection, takes its slot back. (A lost connection cannot send it: the lease expires.) */
-        release_member(op->ctx, op->key, op->key_len, op->member);
+        release_member(conc, op->key, op->key_len, op->member);
         if (ra != NULL) {
             ra->slot_key = NULL;
             conc_fallback(ra, conc);
@@ -598,7 +610,7 @@ static void on_idle_timer(gw_timer_t *timer)
             gw_timer_start(&ctx->timer_wheel, &ctx->idle_timer, IDLE_SLOT_MS - idle_ms, on_idle_timer);
             return;
         }
-        release_member(ctx, oldest->key, oldest->key_len, oldest->member);
+        release_member(oldest->slot_key->conc, oldest->key, oldest->key_len, oldest->member);
         free_idle_slot(oldest);
     }
 }
@@ -646,7 +658,7 @@ static int reuse_idle(gw_ctx_t *ctx, gw_req_admission_t *ra, gw_slot_key_t *sk)
         /* this one and the others kept (older still) are gone from Redis, or about to be */
         while (sk->idle_count != 0) {
             slot = H2O_STRUCT_FROM_MEMBER(gw_idle_slot_t, key_link, sk->idle.next);
-            release_member(ctx, slot->key, slot->key_len, slot->member);
+            release_member(sk->conc, slot->key, slot->key_len, slot->member);
             free_idle_slot(slot);
         }
         return -1;
@@ -664,7 +676,7 @@ void gw_global_release_idle(gw_ctx_t *ctx)
 {
     while (!h2o_linklist_is_empty(&ctx->idle_slots)) {
         gw_idle_slot_t *slot = H2O_STRUCT_FROM_MEMBER(gw_idle_slot_t, ctx_link, ctx->idle_slots.next);
-        release_member(ctx, slot->key, slot->key_len, slot->member);
+        release_member(slot->slot_key->conc, slot->key, slot->key_len, slot->member);
         free_idle_slot(slot);
     }
     gw_timer_stop(&ctx->idle_timer);
@@ -675,7 +687,7 @@ void gw_global_conc_enter(gw_req_admission_t *ra, gw_conc_rt_t *conc)
     gw_request_t *r = ra->r;
     gw_ctx_t *ctx = r->ctx;
     ra->conc = conc;
-    if (!gw_redis_is_up(ctx->redis)) {
+    if (!gw_redis_is_up(client_for(conc))) {
         conc_fallback(ra, conc);
         return;
     }
@@ -741,12 +753,12 @@ void gw_global_release(gw_req_admission_t *ra)
         uint64_t now = gw_now_ns();
         if (ra->slot_lost || lease_ran_out(ctx, ra->renewed_ns, now)) {
             /* Redis no longer counts it: whoever waits must acquire a slot of its own */
-            release_member(ctx, ra->slot_redis_key, ra->slot_redis_key_len, ra->member);
+            release_member(sk->conc, ra->slot_redis_key, ra->slot_redis_key_len, ra->member);
             if (sk->queued != 0)
                 schedule_poll(sk, 0);
         } else if (above_fair_share(sk, 1, now)) {
             /* another instance's waiter gets it (through its poll); ours keep polling */
-            release_member(ctx, ra->slot_redis_key, ra->slot_redis_key_len, ra->member);
+            release_member(sk->conc, ra->slot_redis_key, ra->slot_redis_key_len, ra->member);
         } else if (sk->queued != 0) {
             /* the first local waiter takes the slot over: no round trip */
             gw_req_admission_t *next = room_front(sk);
@@ -754,7 +766,7 @@ void gw_global_release(gw_req_admission_t *ra)
             gw_admission_leave_room(next);
             hold_slot(next, sk, ra->member, ra->renewed_ns);
             gw_proxy_start_upstream(next->r);
-        } else if (gw_redis_is_up(ctx->redis)) {
+        } else if (gw_redis_is_up(client_for(sk->conc))) {
             keep_idle(ctx, ra, sk);
         }
         /* else: Redis is unavailable; the slot expires with its lease */
@@ -826,7 +838,7 @@ static void renew_slot(gw_ctx_t *ctx, gw_req_admission_t *ra, uint64_t now)
     gw_renew_op_t *op = xmalloc(sizeof(*op));
     op->ctx = ctx;
     memcpy(op->member, ra->member, sizeof(op->member));
-    if (gw_redis_eval(ctx->redis, POL_GLOBAL_SCRIPT_RENEW, 2, keys, key_lens, 3, argv, lens, on_renew_reply, op) == 0)
+    if (gw_redis_eval(client_for(ra->conc), POL_GLOBAL_SCRIPT_RENEW, 2, keys, key_lens, 3, argv, lens, on_renew_reply, op) == 0)
         ra->renewed_ns = now;
     else
         free(op);
@@ -852,12 +864,31 @@ void gw_global_init_ctx(gw_ctx_t *ctx)
     snprintf(ctx->instance_id, sizeof(ctx->instance_id), "%016llx", (unsigned long long)gw_random(ctx));
 }
 
+static void free_retired(gw_ctx_t *ctx)
+{
+    gw_timer_stop(&ctx->retired_timer);
+    gw_redis_free(ctx->retired_redis); /* commands in flight get on_error */
+    ctx->retired_redis = NULL;
+}
+
+static void on_retired_timer(gw_timer_t *timer)
+{
+    free_retired(H2O_STRUCT_FROM_MEMBER(gw_ctx_t, retired_timer, timer));
+}
+
 void gw_global_apply_redis(gw_ctx_t *ctx, const cfg_config_t *config)
 {
     if (ctx->redis != NULL && (!config->redis.enabled || gw_redis_config_differs(ctx->redis, &config->redis))) {
-        gw_global_release_idle(ctx); /* their ZREMs go out before the connection closes */
-        gw_redis_free(ctx->redis);   /* commands in flight get on_error */
+        /* Another server (or none): requests of the old config still hold slots there, renewed
+         * and released through the old client, which is kept for one slot_lease (after that
+         * any slot it has not released has expired). A second move in that time frees it. */
+        gw_global_release_idle(ctx); /* their ZREMs go to the old server */
+        if (ctx->retired_redis != NULL)
+            free_retired(ctx);
+        ctx->retired_redis = ctx->redis;
         ctx->redis = NULL;
+        gw_redis_retire(ctx->retired_redis);
+        gw_timer_start(&ctx->timer_wheel, &ctx->retired_timer, ctx->redis_slot_lease_ms, on_retired_timer);
     }
     if (!config->redis.enabled) {
         ctx->redis_metrics.enabled = 0;
@@ -869,6 +900,7 @@ void gw_global_apply_redis(gw_ctx_t *ctx, const cfg_config_t *config)
     else
         ctx->redis = gw_redis_new(ctx->loop, &ctx->timer_wheel, &config->redis, pol_global_scripts, POL_GLOBAL_SCRIPT_COUNT,
                                   &ctx->redis_metrics);
+    ctx->redis_slot_lease_ms = config->redis.slot_lease_ms;
     if (!gw_timer_is_active(&ctx->renew_timer))
         gw_timer_start(&ctx->timer_wheel, &ctx->renew_timer, renew_period_ms(ctx), on_renew_timer);
 }

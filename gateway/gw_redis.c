@@ -58,6 +58,8 @@ struct st_gw_redis_t {
     h2o_timeout_t command_timeout;
     char last_error[256];
     int logged_down; /* the current outage has been logged */
+    int retired;     /* kept only to finish with the slots it holds: no reconnects, own metrics */
+    gw_redis_metrics_t retired_metrics;
 };
 
 struct st_pending_t {
@@ -114,6 +116,10 @@ static void go_down(gw_redis_t *redis)
     int was_up = redis->state == STATE_UP;
     redis->state = STATE_DOWN;
     redis->metrics->up = 0;
+    if (redis->retired) {
+        close_connection(redis);
+        return;
+    }
     if (was_up || !redis->logged_down) {
         fprintf(stderr, "sluice: redis %s: %s; global limits use on_error until it is back\n", redis->cfg.address.text,
                 redis->last_error);
@@ -527,6 +533,18 @@ const char *gw_redis_last_error(const gw_redis_t *redis)
 static int same_str(const char *a, const char *b)
 {
     return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+void gw_redis_retire(gw_redis_t *redis)
+{
+    redis->retired = 1;
+    redis->metrics = &redis->retired_metrics;
+    gw_timer_stop(&redis->reconnect_timer);
+}
+
+int gw_redis_serves(const gw_redis_t *redis, const char *address, uint32_t database)
+{
+    return redis != NULL && same_str(redis->cfg.address.text, address) && redis->cfg.database == database;
 }
 
 int gw_redis_config_differs(const gw_redis_t *redis, const cfg_redis_t *cfg)

@@ -41,6 +41,12 @@ gw_redis_t *gw_redis_new(h2o_loop_t *loop, gw_timer_wheel_t *wheel, const cfg_re
  * with gw_redis_err_disconnected before this returns. */
 void gw_redis_free(gw_redis_t *redis);
 
+/* Keeps the client only to finish what it holds (a reload moved to another server): it counts
+ * in metrics of its own (not the caller's), and once down it stays down. */
+void gw_redis_retire(gw_redis_t *redis);
+/* 1 when `redis` is a client of the server at `address` (as written), database `database`. */
+int gw_redis_serves(const gw_redis_t *redis, const char *address, uint32_t database);
+
 /* 1 when commands are accepted now. */
 int gw_redis_is_up(const gw_redis_t *redis);
 /* The last connection or handshake error ("" when none since the last success). */

@@ -831,3 +831,29 @@ def test_reload_to_another_database_leaves_no_kept_slot_behind(redis, app, start
         wait_until(lambda: app.stats()["in_flight"] == 1, timeout=5, what="a request at the backend")
         assert int(redis.cli("-n", "1", "ZCARD", key)) == 1  # the slot is in database 1 now
         assert holder.result()[0] == 200
+
+
+def test_slots_held_across_a_reload_to_another_database_are_released_there(redis, app, start_sluice):
+    """Requests that hold slots when a reload moves to another database finish under the old
+    config: their slots are renewed and released in the old database (by the old connection,
+    kept for one slot_lease), not left there until their lease runs out."""
+    body = route(body=conc(5, size=0), timeout="20s")
+    old = config(redis_yaml(redis.address, on_error="deny", slot_lease="4s"), body)
+    s = start_sluice(old, upstream=app.address)
+    wait_until(lambda: redis_up(s) == 1, timeout=5, what="sluice_redis_up == 1")
+    key = "sluice:{api:concurrency:_route}"
+    with ThreadPoolExecutor(1) as pool:
+        holder = pool.submit(timed, s.url + "/slow?ms=2000")
+        wait_until(lambda: app.stats()["in_flight"] == 1, timeout=5, what="the request at the backend")
+        assert int(redis.cli("-n", "0", "ZCARD", key)) == 1
+        reload_sluice(s, app, config(redis_yaml(redis.address, on_error="deny", slot_lease="4s", database=1), body))
+        wait_until(lambda: redis_up(s) == 1, timeout=5, what="the connection to database 1")
+        assert get(s.url + "/hello").status_code == 200  # new requests: database 1
+        assert holder.result()[0] == 200
+    # released in database 0 as the request ended (its lease there had seconds left)
+    wait_until(lambda: int(redis.cli("-n", "0", "ZCARD", key)) == 0, timeout=1, what="the old slot released")
+    assert len(redis_client_ids(redis)) == 2  # the old connection, kept for one slot_lease
+    assert redis_up(s) == 1
+    wait_until(lambda: len(redis_client_ids(redis)) == 1, timeout=8, what="the old connection closed")
+    assert redis_up(s) == 1 and get(s.url + "/hello").status_code == 200
+    s.assert_running()
