@@ -898,8 +898,8 @@ void gw_global_apply_redis(gw_ctx_t *ctx, const cfg_config_t *config)
     if (ctx->redis != NULL)
         gw_redis_update_settings(ctx->redis, &config->redis);
     else
-        ctx->redis = gw_redis_new(ctx->loop, &ctx->timer_wheel, &config->redis, pol_global_scripts, POL_GLOBAL_SCRIPT_COUNT,
-                                  &ctx->redis_metrics);
+        ctx->redis = gw_redis_new(ctx->loop, &ctx->timer_wheel, &ctx->h2o.receivers.hostinfo_getaddr, &config->redis,
+                                  pol_global_scripts, POL_GLOBAL_SCRIPT_COUNT, &ctx->redis_metrics);
     ctx->redis_slot_lease_ms = config->redis.slot_lease_ms;
     if (!gw_timer_is_active(&ctx->renew_timer))
         gw_timer_start(&ctx->timer_wheel, &ctx->renew_timer, renew_period_ms(ctx), on_renew_timer);

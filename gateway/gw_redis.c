@@ -17,7 +17,9 @@
  */
 #include "gw_redis.h"
 
+#include <arpa/inet.h>
 #include <hiredis/async.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +56,9 @@ struct st_gw_redis_t {
     unsigned failures_in_row; /* timeouts since the last reply */
     uint64_t backoff_ms;
     gw_timer_t reconnect_timer;
-    gw_timer_t connect_timer; /* bounds connect + handshake */
+    gw_timer_t connect_timer; /* bounds name lookup + connect + handshake */
+    h2o_multithread_receiver_t *resolver;
+    h2o_hostinfo_getaddr_req_t *lookup; /* a name lookup in flight (off the loop's thread) */
     h2o_timeout_t command_timeout;
     char last_error[256];
     int logged_down; /* the current outage has been logged */
@@ -99,6 +103,10 @@ static void on_reconnect_timer(gw_timer_t *timer)
 static void close_connection(gw_redis_t *redis)
 {
     gw_timer_stop(&redis->connect_timer);
+    if (redis->lookup != NULL) {
+        h2o_hostinfo_getaddr_cancel(redis->lookup);
+        redis->lookup = NULL;
+    }
     if (redis->watch != NULL) {
         h2o_socket_close(redis->watch);
         redis->watch = NULL;
@@ -423,11 +431,12 @@ static void on_connect_timeout(gw_timer_t *timer)
     }
 }
 
-static void connect_now(gw_redis_t *redis)
+/* Starts a non-blocking connect to `host` (an IP address or a socket path): hiredis would block
+ * the loop resolving a name, so names are resolved beforehand (connect_now). */
+static void connect_to(gw_redis_t *redis, const char *host)
 {
-    redisAsyncContext *ac = redis->cfg.address.kind == CFG_ADDR_UNIX
-                                ? redisAsyncConnectUnix(redis->cfg.address.host)
-                                : redisAsyncConnect(redis->cfg.address.host, redis->cfg.address.port);
+    redisAsyncContext *ac =
+        redis->cfg.address.kind == CFG_ADDR_UNIX ? redisAsyncConnectUnix(host) : redisAsyncConnect(host, redis->cfg.address.port);
     if (ac == NULL)
         h2o_fatal("no memory");
     if (ac->err != 0) {
@@ -444,7 +453,6 @@ static void connect_now(gw_redis_t *redis)
         return;
     }
     redis->ac = ac;
-    redis->state = STATE_CONNECTING;
     redis->write_armed = redis->want_write = 0;
     redis->watch = h2o_evloop_socket_create(redis->loop, fd, 0);
     redis->watch->data = redis;
@@ -458,21 +466,65 @@ static void connect_now(gw_redis_t *redis)
     ac->ev.cleanup = hook_cleanup;
     redisAsyncSetConnectCallback(ac, on_connected);
     redisAsyncSetDisconnectCallback(ac, on_disconnected);
-    gw_timer_start(redis->wheel, &redis->connect_timer, CONNECT_TIMEOUT_MS, on_connect_timeout);
     /* a non-blocking connect completes when the socket turns writable */
     hook_add_write(ac);
 }
 
+static void on_resolved(h2o_hostinfo_getaddr_req_t *req, const char *errstr, struct addrinfo *res, void *data)
+{
+    (void)req;
+    gw_redis_t *redis = data;
+    redis->lookup = NULL;
+    if (errstr != NULL) {
+        set_error(redis, GW_REDIS_ERR_CONNECT, "cannot resolve %s: %s", redis->cfg.address.host, errstr);
+        go_down(redis);
+        return;
+    }
+    char ip[INET6_ADDRSTRLEN];
+    const struct addrinfo *ai = res; /* the first, in the resolver's order of preference */
+    const void *addr = ai->ai_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr
+                                                 : (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr;
+    if (inet_ntop(ai->ai_family, addr, ip, sizeof(ip)) == NULL) {
+        set_error(redis, GW_REDIS_ERR_CONNECT, "cannot resolve %s: unusable address", redis->cfg.address.host);
+        go_down(redis);
+        return;
+    }
+    connect_to(redis, ip);
+}
+
+static int is_ip_literal(const char *host)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
+static void connect_now(gw_redis_t *redis)
+{
+    redis->state = STATE_CONNECTING;
+    gw_timer_start(redis->wheel, &redis->connect_timer, CONNECT_TIMEOUT_MS, on_connect_timeout);
+    const char *host = redis->cfg.address.host;
+    if (redis->cfg.address.kind == CFG_ADDR_UNIX || is_ip_literal(host)) {
+        connect_to(redis, host);
+        return;
+    }
+    /* a lookup runs on h2o's resolver thread; a slow DNS is bounded by the connect timeout */
+    char port[8];
+    int n = snprintf(port, sizeof(port), "%u", (unsigned)redis->cfg.address.port);
+    redis->lookup = h2o_hostinfo_getaddr(redis->resolver, h2o_iovec_init(host, strlen(host)), h2o_iovec_init(port, (size_t)n),
+                                         AF_UNSPEC, SOCK_STREAM, IPPROTO_TCP, AI_ADDRCONFIG | AI_NUMERICSERV, on_resolved, redis);
+}
+
 /* ---- lifetime ---- */
 
-gw_redis_t *gw_redis_new(h2o_loop_t *loop, gw_timer_wheel_t *wheel, const cfg_redis_t *cfg, const char *const *scripts,
-                         size_t num_scripts, gw_redis_metrics_t *metrics)
+gw_redis_t *gw_redis_new(h2o_loop_t *loop, gw_timer_wheel_t *wheel, h2o_multithread_receiver_t *resolver, const cfg_redis_t *cfg,
+                         const char *const *scripts, size_t num_scripts, gw_redis_metrics_t *metrics)
 {
     gw_redis_t *redis = calloc(1, sizeof(*redis));
     if (redis == NULL || (redis->script_sha = calloc(num_scripts ? num_scripts : 1, sizeof(*redis->script_sha))) == NULL)
         h2o_fatal("no memory");
     redis->loop = loop;
     redis->wheel = wheel;
+    redis->resolver = resolver;
     redis->metrics = metrics;
     redis->cfg = *cfg;
     redis->cfg.address.text = copy_str(cfg->address.text);

@@ -32,10 +32,11 @@ extern const char gw_redis_err_reply[];        /* Redis answered with an error *
 typedef void (*gw_redis_cb)(const redisReply *reply, void *data, const char *err);
 
 /* A client for `cfg` (copied) that starts connecting at once, loading `scripts` (Lua sources,
- * kept by pointer: they must outlive the client) on every connection. Metrics go to `metrics`,
- * which must outlive the client. */
-gw_redis_t *gw_redis_new(h2o_loop_t *loop, gw_timer_wheel_t *wheel, const cfg_redis_t *cfg, const char *const *scripts,
-                         size_t num_scripts, gw_redis_metrics_t *metrics);
+ * kept by pointer: they must outlive the client) on every connection. A host name is looked up
+ * at each connect through `resolver` (the h2o context's hostinfo receiver), off the loop's
+ * thread. Metrics go to `metrics`, which must outlive the client. */
+gw_redis_t *gw_redis_new(h2o_loop_t *loop, gw_timer_wheel_t *wheel, h2o_multithread_receiver_t *resolver, const cfg_redis_t *cfg,
+                         const char *const *scripts, size_t num_scripts, gw_redis_metrics_t *metrics);
 /* Closes the connection, after writing out the commands still buffered (while the socket takes
  * them: Redis runs them, nobody reads their replies); callbacks of commands still pending run
  * with gw_redis_err_disconnected before this returns. */

@@ -547,6 +547,30 @@ def test_unreachable_redis_at_start(mode, app, start_sluice):
     s.assert_running()
 
 
+def test_redis_host_names_are_resolved_off_the_event_loop(redis, app, start_sluice):
+    """A host name is looked up (at each connect) on a resolver thread, not by hiredis on the
+    event loop: a name that resolves connects; one that does not is a clear error while requests
+    go on being served under on_error."""
+    s = start_sluice(config(redis_yaml(f"localhost:{redis.port}", on_error="deny"), route(body=rate_limits(("g", "1/m", 1)))),
+                     upstream=app.address)
+    wait_until(lambda: redis_up(s) == 1, timeout=5, what="the connection through the name localhost")
+    assert get(s.url + "/hello").status_code == 200
+    assert get(s.url + "/hello").status_code == 429  # the bucket is in Redis
+    assert redis.keys("sluice:*")
+
+    bad = start_sluice(config(redis_yaml("no-such-host.invalid:6379", on_error="allow"), route(body=rate_limits(("g", "1/m", 1)))),
+                       upstream=app.address)
+    wait_until(lambda: redis_errors(bad, "connect") > 0, timeout=5, what="a failed lookup")
+    status, body = readyz(bad)
+    assert status == 200 and body["redis"]["up"] is False, body
+    assert "no-such-host.invalid" in body["redis"]["error"] and "resolve" in body["redis"]["error"], body
+    # reconnects keep looking the name up; requests are answered all the while (allow)
+    slowest = max(timed(bad.url + "/hello")[1] for _ in range(20))
+    assert slowest < 2.0, slowest
+    assert fallbacks(bad, "allow") >= 20
+    bad.assert_running()
+
+
 def test_wrong_password_starts_reports_and_falls_back(app, start_sluice):
     r = RedisServer(password="right-horse-battery")
     try:
