@@ -129,12 +129,17 @@ static void open_conn(conn_t *c)
     epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev);
 }
 
-static void close_conn(conn_t *c)
+static void stop_waiting(conn_t *c)
 {
     if (c->waiting) {
         c->waiting = 0;
         n_waiting--;
     }
+}
+
+static void close_conn(conn_t *c)
+{
+    stop_waiting(c);
     close(c->fd);
     c->fd = -1;
 }
@@ -215,8 +220,7 @@ static void on_readable(conn_t *c)
         }
         if (done == 0)
             continue;
-        c->waiting = 0;
-        n_waiting--;
+        stop_waiting(c);
         if (stopping) {
             close_conn(c);
             return;

@@ -515,13 +515,15 @@ static int above_fair_share(const gw_slot_key_t *sk, uint32_t extra, uint64_t no
     return sk->holders + sk->idle_count + extra > pol_global_local_share(sk->conc->cfg.limit, sk->conc->setup.instances);
 }
 
+static void poll_later(gw_slot_key_t *sk);
+
 static void on_poll_timer(gw_timer_t *timer)
 {
     gw_slot_key_t *sk = H2O_STRUCT_FROM_MEMBER(gw_slot_key_t, poll_timer, timer);
     if (sk->queued == 0 || sk->polling)
         return;
     if (above_fair_share(sk, 1, gw_now_ns())) {
-        schedule_poll(sk, sk->poll_backoff_ms); /* its own slots serve its room meanwhile */
+        poll_later(sk); /* its own slots serve its room meanwhile */
         return;
     }
     if (send_acquire(sk->conc->ctx, sk->conc, sk, NULL, room_front(sk)) != 0)
@@ -532,6 +534,13 @@ static void schedule_poll(gw_slot_key_t *sk, uint64_t delay_ms)
 {
     if (!sk->polling && !gw_timer_is_active(&sk->poll_timer))
         gw_timer_start(&sk->conc->ctx->timer_wheel, &sk->poll_timer, delay_ms, on_poll_timer);
+}
+
+/* The next poll after one that found no slot (or was not sent): twice as late, up to 50 ms. */
+static void poll_later(gw_slot_key_t *sk)
+{
+    sk->poll_backoff_ms = sk->poll_backoff_ms * 2 > POLL_MAX_MS ? POLL_MAX_MS : sk->poll_backoff_ms * 2;
+    schedule_poll(sk, sk->poll_backoff_ms);
 }
 
 static void on_acquire_reply(const redisReply *reply, void *data, const char *err)
@@ -573,8 +582,7 @@ static void on_acquire_reply(const redisReply *reply, void *data, const char *er
         if (ra != NULL) {
             join_room(ra, sk, conc);
         } else if (sk->queued != 0) {
-            sk->poll_backoff_ms = sk->poll_backoff_ms * 2 > POLL_MAX_MS ? POLL_MAX_MS : sk->poll_backoff_ms * 2;
-            schedule_poll(sk, sk->poll_backoff_ms);
+            poll_later(sk);
         }
     } else {
         /* A timed-out acquire may still run in Redis: the ZREM, pipelined behind it on the same
@@ -866,9 +874,10 @@ void gw_global_init_ctx(gw_ctx_t *ctx)
 
 static void free_retired(gw_ctx_t *ctx)
 {
+    gw_redis_t *retired = ctx->retired_redis;
+    ctx->retired_redis = NULL; /* the callbacks run by the free must not pick it (client_for) */
     gw_timer_stop(&ctx->retired_timer);
-    gw_redis_free(ctx->retired_redis); /* commands in flight get on_error */
-    ctx->retired_redis = NULL;
+    gw_redis_free(retired); /* commands in flight get on_error */
 }
 
 static void on_retired_timer(gw_timer_t *timer)
@@ -878,7 +887,8 @@ static void on_retired_timer(gw_timer_t *timer)
 
 void gw_global_apply_redis(gw_ctx_t *ctx, const cfg_config_t *config)
 {
-    if (ctx->redis != NULL && (!config->redis.enabled || gw_redis_config_differs(ctx->redis, &config->redis))) {
+    if (ctx->redis != NULL &&
+        (!config->redis.enabled || !gw_redis_serves(ctx->redis, config->redis.address.text, config->redis.database))) {
         /* Another server (or none): requests of the old config still hold slots there, renewed
          * and released through the old client, which is kept for one slot_lease (after that
          * any slot it has not released has expired). A second move in that time frees it. */

@@ -599,11 +599,6 @@ int gw_redis_serves(const gw_redis_t *redis, const char *address, uint32_t datab
     return redis != NULL && same_str(redis->cfg.address.text, address) && redis->cfg.database == database;
 }
 
-int gw_redis_config_differs(const gw_redis_t *redis, const cfg_redis_t *cfg)
-{
-    return !same_str(redis->cfg.address.text, cfg->address.text) || redis->cfg.database != cfg->database;
-}
-
 void gw_redis_update_settings(gw_redis_t *redis, const cfg_redis_t *cfg)
 {
     if (!same_str(redis->cfg.password, cfg->password)) {

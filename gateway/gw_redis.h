@@ -45,15 +45,14 @@ void gw_redis_free(gw_redis_t *redis);
 /* Keeps the client only to finish what it holds (a reload moved to another server): it counts
  * in metrics of its own (not the caller's), and once down it stays down. */
 void gw_redis_retire(gw_redis_t *redis);
-/* 1 when `redis` is a client of the server at `address` (as written), database `database`. */
+/* 1 when `redis` is a client of the server at `address` (as written), database `database`: a
+ * config naming another server needs a new client. */
 int gw_redis_serves(const gw_redis_t *redis, const char *address, uint32_t database);
 
 /* 1 when commands are accepted now. */
 int gw_redis_is_up(const gw_redis_t *redis);
 /* The last connection or handshake error ("" when none since the last success). */
 const char *gw_redis_last_error(const gw_redis_t *redis);
-/* 1 when `cfg` needs a new client: another server (address or database). */
-int gw_redis_config_differs(const gw_redis_t *redis, const cfg_redis_t *cfg);
 /* Takes the rest of `cfg` on the live connection: `timeout` at once (commands in flight
  * included), `password` from the next connection (this one is authenticated already). */
 void gw_redis_update_settings(gw_redis_t *redis, const cfg_redis_t *cfg);
