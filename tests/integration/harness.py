@@ -126,18 +126,18 @@ class Backend:
             return json.loads(out.stdout)
         return self.session.get(f"http://127.0.0.1:{self.port}/stats", timeout=5).json()
 
-    def reset(self):
+    def _post(self, path):
         if self.uds:
-            subprocess.run(["curl", "-s", "-XPOST", "--unix-socket", self.uds, "http://x/stats/reset"], capture_output=True, timeout=5)
+            subprocess.run(["curl", "-s", "-XPOST", "--unix-socket", self.uds, f"http://x{path}"], capture_output=True, timeout=5)
         else:
-            self.session.post(f"http://127.0.0.1:{self.port}/stats/reset", timeout=5)
+            self.session.post(f"http://127.0.0.1:{self.port}{path}", timeout=5)
+
+    def reset(self):
+        self._post("/stats/reset")
 
     def reset_peak(self):
         """max_in_flight measured from now on (requests in flight stay counted)."""
-        if self.uds:
-            subprocess.run(["curl", "-s", "-XPOST", "--unix-socket", self.uds, "http://x/stats/reset-peak"], capture_output=True, timeout=5)
-        else:
-            self.session.post(f"http://127.0.0.1:{self.port}/stats/reset-peak", timeout=5)
+        self._post("/stats/reset-peak")
 
     def stop(self):
         stop_process(self.proc)
