@@ -8,13 +8,11 @@ static uint64_t ns_between(uint64_t from_ns, uint64_t to_ns)
     return from_ns != 0 && to_ns >= from_ns ? to_ns - from_ns : 0;
 }
 
-void gw_accesslog_write(gw_request_t *r, int status)
+/* Fills in the time of the line and writes it. */
+static void emit(gw_ctx_t *ctx, gw_logline_t *line)
 {
-    h2o_req_t *req = r->req;
-    uint64_t now = gw_now_ns();
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
-    gw_ctx_t *ctx = r->ctx;
     if (wall.tv_sec != ctx->log_second) {
         /* the calendar part changes once a second: format it once, not per request */
         struct tm tm;
@@ -22,11 +20,40 @@ void gw_accesslog_write(gw_request_t *r, int status)
         strftime(ctx->log_second_text, sizeof(ctx->log_second_text), "%Y-%m-%dT%H:%M:%S", &tm);
         ctx->log_second = wall.tv_sec;
     }
+    line->second = ctx->log_second_text;
+    line->millisecond = (unsigned)(wall.tv_nsec / 1000000);
+    char text[GW_LOGLINE_SIZE];
+    fwrite(text, 1, gw_logline_format(text, line), ctx->access_log);
+}
+
+void gw_accesslog_refused(gw_ctx_t *ctx, int status, const char *request_id, size_t request_id_len, const char *method,
+                          size_t method_len, const char *path, size_t path_len, const char *client_ip, uint64_t total_ns,
+                          uint64_t bytes)
+{
+    gw_logline_t line = {
+        .request_id = request_id,
+        .request_id_len = request_id_len,
+        .method = method != NULL ? method : "",
+        .method_len = method_len,
+        .path = path != NULL ? path : "",
+        .path_len = path_len,
+        .status = status,
+        .decision = "none",
+        .total_ns = total_ns,
+        .client_ip = client_ip,
+        .bytes = bytes,
+    };
+    emit(ctx, &line);
+}
+
+void gw_accesslog_write(gw_request_t *r, int status)
+{
+    h2o_req_t *req = r->req;
+    uint64_t now = gw_now_ns();
+    gw_ctx_t *ctx = r->ctx;
     uint64_t queue_end = r->admitted_ns != 0 ? r->admitted_ns : r->upstream_started_ns;
     uint64_t upstream_end = r->upstream_head_ns != 0 ? r->upstream_head_ns : (r->upstream_started_ns != 0 ? now : 0);
     gw_logline_t line = {
-        .second = ctx->log_second_text,
-        .millisecond = (unsigned)(wall.tv_nsec / 1000000),
         .request_id = r->request_id.base,
         .request_id_len = r->request_id.len,
         .route = r->route != NULL ? r->route->cfg->name : NULL,
@@ -42,6 +69,5 @@ void gw_accesslog_write(gw_request_t *r, int status)
         .client_ip = r->client_key_ip,
         .bytes = req->bytes_sent,
     };
-    char text[GW_LOGLINE_SIZE];
-    fwrite(text, 1, gw_logline_format(text, &line), ctx->access_log);
+    emit(ctx, &line);
 }

@@ -8,6 +8,13 @@
 
 #include "gw_request.h"
 
+/* The line of a request that reached the handler (gw_request_t). */
 void gw_accesslog_write(gw_request_t *r, int status);
+
+/* The line of a request refused before it became one (a malformed or slow head): what could be
+ * read of its method and target, if anything (NULL otherwise). */
+void gw_accesslog_refused(gw_ctx_t *ctx, int status, const char *request_id, size_t request_id_len, const char *method,
+                          size_t method_len, const char *path, size_t path_len, const char *client_ip, uint64_t total_ns,
+                          uint64_t bytes);
 
 #endif

@@ -103,3 +103,12 @@ void gw_ipv4_text(const uint8_t addr[4], char out[16])
         *d++ = i < 3 ? '.' : '\0';
     }
 }
+
+void gw_sockaddr_text(const struct sockaddr *sa, socklen_t len, char *out)
+{
+    if (len != 0 && sa->sa_family == AF_INET)
+        gw_ipv4_text((const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr, out);
+    else if (len == 0 || sa->sa_family != AF_INET6 ||
+             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, INET6_ADDRSTRLEN) == NULL)
+        strcpy(out, len != 0 && sa->sa_family == AF_UNIX ? "unix" : "unknown");
+}

@@ -8,12 +8,17 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include "cfg_config.h"
 
 /* Writes the dotted-quad text of an IPv4 address (network byte order, as in struct in_addr)
  * and a NUL into out (at least 16 bytes). What inet_ntop gives, without its sprintf per octet:
  * this runs once per request. */
 void gw_ipv4_text(const uint8_t addr[4], char out[16]);
+
+/* Writes the text of a peer address into out (INET6_ADDRSTRLEN bytes): an IPv4 or IPv6 address,
+ * "unix" for a unix-socket peer, "unknown" when len is 0 or the family is another. */
+void gw_sockaddr_text(const struct sockaddr *sa, socklen_t len, char *out);
 
 /* 1 if the textual IPv4/IPv6 address `ip` (NUL-terminated) lies in one of the CIDRs. */
 int gw_ip_in_cidrs(const char *ip, const cfg_cidr_t *cidrs, size_t num_cidrs);

@@ -57,13 +57,23 @@ typedef struct st_gw_ctx_t {
     size_t num_metrics;
     gw_route_metrics_t no_route_metrics; /* requests that matched no route */
 
-    h2o_timeout_t header_timeout; /* client.header_timeout, for the first request head of a connection */
-    h2o_timeout_t client_poll;    /* period of the HTTP/1 hang-up check */
+    h2o_hostconf_t *public_hostconf; /* where gw_h1conn binds its requests */
+    h2o_pathconf_t h1_pathconf;      /* the public handler's, without filters */
+    h2o_linklist_t h1_conns;         /* gw_h1conn_t of the public listeners */
+    uint64_t next_conn_id;
+    size_t max_header_size;       /* client.max_header_size */
+    h2o_timeout_t header_timeout; /* client.header_timeout: from the first byte of a request head */
+    h2o_timeout_t idle_timeout;   /* client.idle_timeout: a keep-alive connection waiting for a request */
+    h2o_timeout_t body_timeout;   /* client.body_timeout: silence while a request body is read */
+    h2o_timeout_t linger_timeout; /* reading what a client still sends after its answer, before closing */
     h2o_timeout_t log_flush;
     h2o_timeout_entry_t log_flush_entry;
 
     h2o_socket_t **listeners;
     size_t num_listeners;
+    h2o_timeout_t accept_retry_timeout;
+    h2o_timeout_entry_t accept_retry; /* accept paused after EMFILE/ENFILE */
+    uint64_t accept_errors;
     h2o_socket_t *admin_listener;
     size_t live_requests;     /* gw_request_t not yet disposed: what a drain waits for */
     h2o_linklist_t live_list; /* the same requests (gw_request_t.live_link) */

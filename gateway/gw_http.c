@@ -69,23 +69,51 @@ int gw_connection_lists(const char *value, size_t value_len, const char *name, s
     return 0;
 }
 
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlongs, no surrogates, at most
+ * U+10FFFF) within the `avail` bytes left, or 0. */
+static size_t utf8_len(const unsigned char *p, size_t avail)
+{
+    size_t n = p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : p[0] >= 0xe0 && p[0] <= 0xef ? 3 : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
+    if (n == 0 || n > avail)
+        return 0;
+    for (size_t i = 1; i < n; ++i)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) || (p[0] == 0xf0 && p[1] < 0x90) ||
+        (p[0] == 0xf4 && p[1] > 0x8f))
+        return 0;
+    return n;
+}
+
 size_t gw_json_escape(char *dst, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     char *d = dst;
-    for (size_t i = 0; i != len; ++i) {
+    for (size_t i = 0; i != len;) {
         unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\') {
             *d++ = '\\';
             *d++ = (char)c;
-        } else if (c < 0x20 || c >= 0x7f) {
+        } else if (c < 0x20 || c == 0x7f) {
             memcpy(d, "\\u00", 4);
             d[4] = hex[c >> 4];
             d[5] = hex[c & 0xf];
             d += 6;
+        } else if (c >= 0x80) {
+            size_t n = utf8_len((const unsigned char *)s + i, len - i);
+            if (n == 0) {
+                memcpy(d, "\\ufffd", 6); /* not UTF-8: the line stays valid JSON */
+                d += 6;
+            } else {
+                memcpy(d, s + i, n);
+                d += n;
+                i += n;
+                continue;
+            }
         } else {
             *d++ = (char)c;
         }
+        ++i;
     }
     return (size_t)(d - dst);
 }

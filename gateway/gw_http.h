@@ -21,9 +21,11 @@ int gw_header_is_hop_by_hop(const char *name, size_t len);
 /* 1 if the comma-separated Connection header value lists `name` (case-insensitive). */
 int gw_connection_lists(const char *conn_value, size_t conn_len, const char *name, size_t len);
 
-/* Appends `len` bytes of `s` to `dst` as the inside of a JSON string (quotes not included),
- * escaping what JSON requires and any control or non-ASCII byte (as \u00XX), so that client
- * input can never break a log line. Returns the number of bytes written; dst must hold 6*len. */
+/* Appends `len` bytes of `s` to `dst` as the inside of a JSON string (quotes not included):
+ * quotes, backslashes and control bytes escaped, well-formed UTF-8 kept as it is, and any byte
+ * that is not part of well-formed UTF-8 written as \ufffd, so that client input can never break
+ * a log line and `/été` is logged as `/été`. Returns the number of bytes written; dst must hold
+ * 6*len. */
 size_t gw_json_escape(char *dst, const char *s, size_t len);
 
 #endif

@@ -10,69 +10,13 @@
 #include "gw_accesslog.h"
 #include "gw_admission.h"
 #include "gw_clientip.h"
+#include "gw_h1conn.h"
 #include "gw_http.h"
+#include "gw_jsonerr.h"
+#include "gw_path.h"
+#include "gw_reqhead.h"
 #include "gw_route.h"
 #include "gw_server.h"
-
-static const char *reason_phrase(int status)
-{
-    switch (status) {
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 202:
-        return "Accepted";
-    case 204:
-        return "No Content";
-    case 206:
-        return "Partial Content";
-    case 301:
-        return "Moved Permanently";
-    case 302:
-        return "Found";
-    case 303:
-        return "See Other";
-    case 304:
-        return "Not Modified";
-    case 307:
-        return "Temporary Redirect";
-    case 308:
-        return "Permanent Redirect";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 408:
-        return "Request Timeout";
-    case 409:
-        return "Conflict";
-    case 413:
-        return "Payload Too Large";
-    case 422:
-        return "Unprocessable Content";
-    case 429:
-        return "Too Many Requests";
-    case 499:
-        return "Client Closed Request";
-    case 500:
-        return "Internal Server Error";
-    case 502:
-        return "Bad Gateway";
-    case 503:
-        return "Service Unavailable";
-    case 504:
-        return "Gateway Timeout";
-    default:
-        return status < 300 ? "OK" : status < 400 ? "Redirect" : status < 500 ? "Client Error" : "Server Error";
-    }
-}
 
 void gw_request_set_decision(gw_request_t *r, gw_admission_decision_t decision)
 {
@@ -96,84 +40,22 @@ static void stop_timers(gw_request_t *r)
 {
     if (h2o_timeout_is_linked(&r->deadline))
         h2o_timeout_unlink(&r->deadline);
-    if (h2o_timeout_is_linked(&r->client_poll))
-        h2o_timeout_unlink(&r->client_poll);
     if (h2o_timeout_is_linked(&r->flush_head))
         h2o_timeout_unlink(&r->flush_head);
-}
-
-/* ---- the HTTP/1 client socket while the request is served ----
- *
- * libh2o 2.2's HTTP/1 server stops reading a connection once a request is in and starts again
- * once the response is sent. Its event loop applies such changes at the next poll, so for a
- * proxied request they cost an epoll_ctl DEL and an ADD: a third of the system calls of a
- * small request. sluice keeps the socket polled meanwhile instead (the stop and the start then
- * fall in the same loop iteration as its own start and stop, and cancel out) in "don't read"
- * mode: the loop must not read into the buffer that still holds the request's headers, nor
- * take a pipelined request early. If the socket turns readable (a pipelined request, or the
- * client closing), the watch simply ends; the hang-up poll below tells which it was.
- * The watch must end before the response starts, or h2o would resume in "don't read" mode. */
-
-static h2o_socket_t *http1_socket(gw_request_t *r)
-{
-    return r->req->version < 0x200 ? r->req->conn->callbacks->get_socket(r->req->conn) : NULL;
-}
-
-static void end_watch(h2o_socket_t *sock)
-{
-    h2o_socket_read_stop(sock);
-    h2o_socket_dont_read(sock, 0);
-}
-
-static void on_watched_client_readable(h2o_socket_t *sock, const char *err)
-{
-    (void)err;
-    end_watch(sock);
-}
-
-static void client_watch_start(gw_request_t *r)
-{
-    h2o_socket_t *sock = http1_socket(r);
-    if (sock == NULL)
-        return;
-    h2o_socket_dont_read(sock, 1);
-    h2o_socket_read_start(sock, on_watched_client_readable);
-    r->client_watched = 1;
-}
-
-static void client_watch_end(gw_request_t *r)
-{
-    if (!r->client_watched)
-        return;
-    r->client_watched = 0;
-    h2o_socket_t *sock = http1_socket(r);
-    if (sock != NULL)
-        end_watch(sock);
 }
 
 void gw_proxy_respond_error(gw_request_t *r, int status, const char *code, const char *message, uint64_t retry_after_s)
 {
     h2o_req_t *req = r->req;
-    char body[512];
-    int len;
+    char *body = h2o_mem_alloc_pool(&req->pool, GW_JSONERR_MAX);
+    size_t len = gw_jsonerr_format(body, status, code, message, r->route != NULL ? r->route->cfg->name : NULL, r->request_id.base,
+                                   r->request_id.len);
 
-    client_watch_end(r);
     stop_timers(r);
     r->state = GW_REQ_RESPONDED;
-    if (r->route != NULL)
-        len = snprintf(body, sizeof(body),
-                       "{\"error\":{\"status\":%d,\"code\":\"%s\",\"message\":\"%s\",\"route\":\"%s\",\"request_id\":\"%.*s\"}}\n",
-                       status, code, message, r->route->cfg->name, (int)r->request_id.len, r->request_id.base);
-    else
-        len = snprintf(body, sizeof(body),
-                       "{\"error\":{\"status\":%d,\"code\":\"%s\",\"message\":\"%s\",\"route\":null,\"request_id\":\"%.*s\"}}\n",
-                       status, code, message, (int)r->request_id.len, r->request_id.base);
-    if (len < 0 || (size_t)len >= sizeof(body))
-        len = snprintf(body, sizeof(body), "{\"error\":{\"status\":%d,\"code\":\"%s\"}}\n", status, code);
-
     req->res.status = status;
-    req->res.reason = reason_phrase(status);
-    req->res.content_length = (size_t)len;
+    req->res.reason = gw_status_reason(status);
+    req->res.content_length = len;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
     add_request_id_header(r);
     if (retry_after_s != 0) {
@@ -181,7 +63,7 @@ void gw_proxy_respond_error(gw_request_t *r, int status, const char *code, const
         int n = snprintf(v, 24, "%llu", (unsigned long long)retry_after_s);
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, v, (size_t)n);
     }
-    h2o_send_inline(req, body, (size_t)len);
+    h2o_send_inline(req, body, len);
 }
 
 /* ---- the client side of the response ---- */
@@ -240,7 +122,7 @@ static int is_dropped_response_header(const char *name, size_t len)
            (len == 4 && memcmp(name, "date", 4) == 0) || (len == 6 && memcmp(name, "server", 6) == 0);
 }
 
-static int on_upstream_head(gw_exchange_t *ex, int status, const struct phr_header *headers, size_t num_headers, int has_body,
+static int on_upstream_head(gw_exchange_t *ex, int status, const gw_h1_header_t *headers, size_t num_headers, int has_body,
                             size_t content_length)
 {
     gw_request_t *r = ex->data;
@@ -248,7 +130,6 @@ static int on_upstream_head(gw_exchange_t *ex, int status, const struct phr_head
 
     r->upstream_head_ns = gw_now_ns();
     gw_histogram_observe(&r->route->metrics->upstream_duration, (double)(r->upstream_head_ns - r->upstream_started_ns) / 1e9);
-    client_watch_end(r);
     stop_timers(r);
 
     if (status >= 500 && r->route->cfg->hide_upstream_5xx) {
@@ -256,22 +137,18 @@ static int on_upstream_head(gw_exchange_t *ex, int status, const struct phr_head
         return -1;
     }
 
-    const char *conn_value = NULL;
-    size_t conn_len = 0;
-    for (size_t i = 0; i != num_headers; ++i) {
-        if (headers[i].name_len == 10 && strncasecmp(headers[i].name, "connection", 10) == 0) {
-            conn_value = headers[i].value;
-            conn_len = headers[i].value_len;
-        }
-    }
+    const gw_h1_header_t *conn = NULL;
+    for (size_t i = 0; i != num_headers; ++i)
+        if (headers[i].name_len == 10 && memcmp(headers[i].name, "connection", 10) == 0)
+            conn = &headers[i];
     req->res.status = status;
-    req->res.reason = reason_phrase(status);
-    req->res.content_length = has_body ? content_length : SIZE_MAX;
+    req->res.reason = gw_status_reason(status);
+    /* a HEAD response keeps the length of the body it stands for; 1xx and 204 have none */
+    req->res.content_length = status < 200 || status == 204 ? SIZE_MAX : content_length;
     for (size_t i = 0; i != num_headers; ++i) {
-        char *name = (char *)headers[i].name;
+        const char *name = headers[i].name;
         size_t len = headers[i].name_len;
-        h2o_strtolower(name, len);
-        if (is_dropped_response_header(name, len) || (conn_value != NULL && gw_connection_lists(conn_value, conn_len, name, len)))
+        if (is_dropped_response_header(name, len) || (conn != NULL && gw_connection_lists(conn->value, conn->value_len, name, len)))
             continue;
         h2o_iovec_t value = h2o_strdup(&req->pool, headers[i].value, headers[i].value_len);
         const h2o_token_t *token = h2o_lookup_token(name, len);
@@ -350,7 +227,43 @@ static void on_upstream_error(gw_exchange_t *ex, gw_upstream_error_t kind, int b
     }
 }
 
-static const gw_exchange_callbacks_t exchange_callbacks = {on_upstream_head, on_upstream_body, on_upstream_error};
+/* ---- the request body, streamed from an HTTP/1 client ---- */
+
+static uint64_t max_body_of(gw_request_t *r)
+{
+    return r->gen->config->client.max_body; /* TODO(lead): routes[].max_body */
+}
+
+static void on_client_body(void *data, h2o_iovec_t piece, int is_final, const char *err)
+{
+    gw_request_t *r = data;
+    if (r->state != GW_REQ_UPSTREAM)
+        return; /* answered meanwhile (deadline): the exchange is gone */
+    r->body_bytes += piece.len;
+    if (err == NULL && r->body_bytes > max_body_of(r))
+        err = "too_large";
+    if (err != NULL) {
+        gw_exchange_cancel(&r->exchange);
+        gw_admission_release(r);
+        r->req->http1_is_persistent = 0;
+        if (err == gw_h1_err_body_timeout)
+            gw_proxy_respond_error(r, 408, "body_timeout", "the request body stalled for longer than client.body_timeout", 0);
+        else if (err == gw_h1_err_body_malformed)
+            gw_proxy_respond_error(r, 400, "bad_request", "malformed chunked request body", 0);
+        else
+            gw_proxy_respond_error(r, 413, "body_too_large", "the request body is larger than the route's max_body", 0);
+        return;
+    }
+    gw_exchange_send_body(&r->exchange, piece, is_final);
+}
+
+static void on_body_wanted(gw_exchange_t *ex)
+{
+    gw_request_t *r = ex->data;
+    gw_h1_read_body(r->req, on_client_body, r);
+}
+
+static const gw_exchange_callbacks_t exchange_callbacks = {on_upstream_head, on_upstream_body, on_upstream_error, on_body_wanted};
 
 /* ---- the request sent upstream ---- */
 
@@ -365,79 +278,68 @@ static int is_idempotent(h2o_req_t *req)
            method_is(req, H2O_STRLIT("DELETE")) || method_is(req, H2O_STRLIT("OPTIONS"));
 }
 
-/* Request headers sluice writes itself, so the client's copies are not forwarded. */
-static int is_replaced_request_header(const h2o_iovec_t *name)
+/* The client's fields as gw_reqhead takes them (in the request's pool). */
+static gw_field_t *client_fields(h2o_req_t *req)
 {
-    static const h2o_iovec_t names[] = {{H2O_STRLIT("host")},
-                                        {H2O_STRLIT("content-length")},
-                                        {H2O_STRLIT("x-forwarded-for")},
-                                        {H2O_STRLIT("x-forwarded-proto")},
-                                        {H2O_STRLIT("x-forwarded-host")},
-                                        {H2O_STRLIT("x-request-id")},
-                                        {H2O_STRLIT("x-request-timeout-ms")},
-                                        {H2O_STRLIT("expect")}};
-    for (size_t i = 0; i != sizeof(names) / sizeof(names[0]); ++i)
-        if (names[i].len == name->len && memcmp(names[i].base, name->base, name->len) == 0)
-            return 1;
-    return 0;
-}
-
-static h2o_iovec_t build_request_head(gw_request_t *r, uint64_t budget_left_ms)
-{
-    h2o_req_t *req = r->req;
-    ssize_t conn_idx = h2o_find_header(&req->headers, H2O_TOKEN_CONNECTION, -1);
-    h2o_iovec_t conn_value = conn_idx >= 0 ? req->headers.entries[conn_idx].value : h2o_iovec_init(NULL, 0);
-
-    size_t cap = req->method.len + req->path_normalized.len + req->path.len + req->authority.len * 2 + r->request_id.len +
-                 strlen(r->client_ip) + 256;
-    for (size_t i = 0; i != req->headers.size; ++i)
-        cap += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
-    char *buf = h2o_mem_alloc_pool(&req->pool, cap), *p = buf;
-
-#define APPEND(s, n)                                                                                                               \
-    do {                                                                                                                           \
-        memcpy(p, (s), (n));                                                                                                       \
-        p += (n);                                                                                                                  \
-    } while (0)
-#define APPEND_LIT(s) APPEND(s, sizeof(s) - 1)
-
-    APPEND(req->method.base, req->method.len);
-    APPEND_LIT(" ");
-    /* the path the route was chosen on (dot segments resolved), so the backend and sluice never
-     * disagree about which resource a request is for; the query string as received */
-    APPEND(req->path_normalized.base, req->path_normalized.len);
-    if (req->query_at != SIZE_MAX)
-        APPEND(req->path.base + req->query_at, req->path.len - req->query_at);
-    APPEND_LIT(" HTTP/1.1\r\nhost: ");
-    APPEND(req->authority.base, req->authority.len);
-    APPEND_LIT("\r\n");
+    gw_field_t *f = h2o_mem_alloc_pool(&req->pool, sizeof(*f) * (req->headers.size + 1));
     for (size_t i = 0; i != req->headers.size; ++i) {
         const h2o_header_t *h = &req->headers.entries[i];
-        if (gw_header_is_hop_by_hop(h->name->base, h->name->len) || is_replaced_request_header(h->name) ||
-            (conn_value.base != NULL && gw_connection_lists(conn_value.base, conn_value.len, h->name->base, h->name->len)))
-            continue;
-        APPEND(h->name->base, h->name->len);
-        APPEND_LIT(": ");
-        APPEND(h->value.base, h->value.len);
-        APPEND_LIT("\r\n");
+        f[i] = (gw_field_t){h->name->base, h->name->len, h->value.base, h->value.len};
     }
-    if (req->entity.base != NULL)
-        p += sprintf(p, "content-length: %zu\r\n", req->entity.len);
-    APPEND_LIT("x-forwarded-for: ");
-    if (r->xff.base != NULL) {
-        APPEND(r->xff.base, r->xff.len);
-        APPEND_LIT(", ");
+    return f;
+}
+
+/* The head to send upstream and how the body follows; -1 (and *why) when the request cannot be
+ * forwarded as it is. */
+static int build_upstream_head(gw_request_t *r, uint64_t budget_ms, h2o_iovec_t *head, gw_exbody_t *body_mode, const char **why)
+{
+    h2o_req_t *req = r->req;
+    gw_reqhead_in_t in = {.method = req->method.base,
+                          .method_len = req->method.len,
+                          .target = req->path.base,
+                          .target_len = req->path.len,
+                          .fields = client_fields(req),
+                          .num_fields = req->headers.size,
+                          .trusted_peer = r->peer_trusted,
+                          .peer_ip = r->client_ip,
+                          .proto = "http",
+                          .request_id = r->request_id.base,
+                          .request_id_len = r->request_id.len,
+                          .budget_ms = budget_ms};
+    if (r->host.base != NULL) {
+        in.host = r->host.base;
+        in.host_len = r->host.len;
+    } else {
+        /* an HTTP/1.0 client that sent no Host: the upstream still needs one */
+        const cfg_address_t *a = &r->route->upstream->cfg->address;
+        in.host = a->kind == CFG_ADDR_TCP ? a->text : "localhost";
+        in.host_len = strlen(in.host);
     }
-    APPEND(r->client_ip, strlen(r->client_ip));
-    APPEND_LIT("\r\nx-forwarded-proto: http\r\nx-forwarded-host: ");
-    APPEND(req->authority.base, req->authority.len);
-    APPEND_LIT("\r\nx-request-id: ");
-    APPEND(r->request_id.base, r->request_id.len);
-    p += sprintf(p, "\r\nx-request-timeout-ms: %llu\r\n\r\n", (unsigned long long)budget_left_ms);
-#undef APPEND_LIT
-#undef APPEND
-    assert((size_t)(p - buf) <= cap);
-    return h2o_iovec_init(buf, (size_t)(p - buf));
+    int chunked;
+    uint64_t length;
+    *body_mode = GW_EXBODY_NONE;
+    switch (gw_h1_request_body(req, &chunked, &length)) {
+    case 1:
+        in.body = chunked ? GW_REQBODY_CHUNKED : GW_REQBODY_LENGTH;
+        in.content_length = length;
+        *body_mode = chunked ? GW_EXBODY_STREAM_CHUNKED : GW_EXBODY_STREAM_LENGTH;
+        break;
+    case 0:
+        break;
+    default: /* HTTP/2: h2o has read the body whole */
+        if (req->entity.base != NULL) {
+            in.body = GW_REQBODY_LENGTH;
+            in.content_length = req->entity.len;
+            *body_mode = GW_EXBODY_WHOLE;
+        }
+        break;
+    }
+    char *buf = h2o_mem_alloc_pool(&req->pool, gw_reqhead_size(&in));
+    ssize_t len = gw_reqhead_write(&in, buf, why);
+    if (len < 0)
+        return -1;
+    *head = h2o_iovec_init(buf, (size_t)len);
+    return 0;
 }
 
 void gw_proxy_start_upstream(gw_request_t *r)
@@ -456,10 +358,16 @@ void gw_proxy_start_upstream(gw_request_t *r)
         gw_request_set_decision(r, GW_ADM_ADMITTED);
     ++r->route->metrics->in_flight;
     r->in_flight_counted = 1;
-    h2o_iovec_t head = build_request_head(r, left_ms);
-    h2o_iovec_t body = req->entity.base != NULL ? req->entity : h2o_iovec_init(NULL, 0);
-    gw_exchange_start(&r->exchange, r->route->upstream, head, body, method_is(req, H2O_STRLIT("HEAD")), is_idempotent(req),
-                      &exchange_callbacks, r);
+    h2o_iovec_t head;
+    gw_exbody_t body_mode;
+    const char *why;
+    if (build_upstream_head(r, left_ms, &head, &body_mode, &why) != 0) {
+        gw_admission_release(r);
+        gw_proxy_respond_error(r, 400, "bad_request", why, 0);
+        return;
+    }
+    gw_exchange_start(&r->exchange, r->route->upstream, head, body_mode, req->entity, method_is(req, H2O_STRLIT("HEAD")),
+                      is_idempotent(req), 0, &exchange_callbacks, r);
 }
 
 /* ---- deadline and hang-up detection ---- */
@@ -477,39 +385,6 @@ static void on_deadline(h2o_timeout_entry_t *entry)
         gw_request_set_decision(r, GW_ADM_TIMEOUT);
     abandon(r);
     gw_proxy_respond_error(r, 504, "timeout", "the request did not complete within the route's timeout", 0);
-}
-
-/* h2o stops reading an HTTP/1 connection once the request is in, so a client that hangs up is
- * only seen at the next write. Until the response head goes out, peek at the socket instead: a
- * readable socket with no data is a closed one. */
-static int client_hung_up(h2o_req_t *req)
-{
-    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
-    if (sock == NULL)
-        return 0;
-    char byte;
-    ssize_t n = recv(h2o_socket_get_fd(sock), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0)
-        return 1;
-    return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
-}
-
-static void on_client_poll(h2o_timeout_entry_t *entry)
-{
-    gw_request_t *r = H2O_STRUCT_FROM_MEMBER(gw_request_t, client_poll, entry);
-    if (r->state != GW_REQ_ADMISSION && r->state != GW_REQ_UPSTREAM)
-        return;
-    if (!client_hung_up(r->req)) {
-        h2o_timeout_link(r->ctx->loop, &r->ctx->client_poll, &r->client_poll);
-        return;
-    }
-    if (r->state == GW_REQ_ADMISSION)
-        gw_request_set_decision(r, GW_ADM_CLIENT_GONE);
-    abandon(r);
-    /* Nobody reads this answer: writing it makes h2o find the closed socket and tear the
-     * connection (and this request) down; 499 is what the access log records. */
-    r->req->http1_is_persistent = 0;
-    gw_proxy_respond_error(r, 499, "client_gone", "the client closed the connection", 0);
 }
 
 void gw_proxy_shed_waiting(gw_ctx_t *ctx)
@@ -564,11 +439,7 @@ static void set_client_ip(gw_request_t *r)
 {
     struct sockaddr_storage ss;
     socklen_t len = r->req->conn->callbacks->get_peername(r->req->conn, (struct sockaddr *)&ss);
-    if (len != 0 && ss.ss_family == AF_INET)
-        gw_ipv4_text((const uint8_t *)&((struct sockaddr_in *)&ss)->sin_addr, r->client_ip);
-    else if (len == 0 || ss.ss_family != AF_INET6 ||
-             inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, r->client_ip, sizeof(r->client_ip)) == NULL)
-        strcpy(r->client_ip, len != 0 && ss.ss_family == AF_UNIX ? "unix" : "unknown");
+    gw_sockaddr_text((struct sockaddr *)&ss, len, r->client_ip);
 }
 
 static void set_request_id(gw_request_t *r)
@@ -584,6 +455,96 @@ static void set_request_id(gw_request_t *r)
     r->request_id = h2o_iovec_init(r->request_id_buf, sizeof(r->request_id_buf));
 }
 
+/* Every X-Forwarded-For line, joined in order with ", " (RFC 9110 5.3): a proxy that appends its
+ * own line (HAProxy's option forwardfor) must count as much as one that extends the last. */
+static h2o_iovec_t joined_xff(h2o_req_t *req)
+{
+    ssize_t first = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, -1);
+    if (first < 0)
+        return h2o_iovec_init(NULL, 0);
+    ssize_t next = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, first);
+    if (next < 0)
+        return req->headers.entries[first].value;
+    size_t len = 0;
+    for (ssize_t i = first; i >= 0; i = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, i))
+        len += req->headers.entries[i].value.len + 2;
+    char *buf = h2o_mem_alloc_pool(&req->pool, len), *p = buf;
+    for (ssize_t i = first; i >= 0; i = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, i)) {
+        const h2o_iovec_t *v = &req->headers.entries[i].value;
+        if (v->len == 0)
+            continue;
+        if (p != buf) {
+            *p++ = ',';
+            *p++ = ' ';
+        }
+        memcpy(p, v->base, v->len);
+        p += v->len;
+    }
+    return h2o_iovec_init(buf, (size_t)(p - buf));
+}
+
+/* What HTTP/1 gets from gw_h1parse, checked here for every protocol (HTTP/2 brings any bytes in
+ * its pseudo-headers and fields): a token method, an origin-form target whose decoded path holds
+ * no control byte, a valid authority, clean fields. Sets r->route_path and r->host. */
+static int check_request(gw_request_t *r, const char **why)
+{
+    h2o_req_t *req = r->req;
+    gw_target_t target;
+    for (size_t i = 0; i != req->method.len; ++i) {
+        if (!gw_h1_is_tchar((unsigned char)req->method.base[i])) {
+            *why = "invalid method";
+            return -1;
+        }
+    }
+    if (req->method.len == 0 || (req->method.len == 7 && memcmp(req->method.base, "CONNECT", 7) == 0)) {
+        *why = req->method.len == 0 ? "invalid method" : "CONNECT is not supported";
+        return -1;
+    }
+    if (gw_target_split(req->path.base, req->path.len, &target, why) != 0)
+        return -1;
+    if (target.authority != NULL) {
+        *why = "the :path must be a path";
+        return -1;
+    }
+    char *path = h2o_mem_alloc_pool(&req->pool, target.path_len + 1);
+    ssize_t path_len = gw_path_normalize(target.path, target.path_len, path, why);
+    if (path_len < 0)
+        return -1;
+    r->route_path = h2o_iovec_init(path, (size_t)path_len);
+    if (req->input.authority.base != NULL) {
+        if (!gw_host_is_valid(req->input.authority.base, req->input.authority.len)) {
+            *why = "invalid host";
+            return -1;
+        }
+        r->host = req->input.authority;
+    }
+    if (req->version >= 0x200) {
+        for (size_t i = 0; i != req->headers.size; ++i) {
+            const h2o_header_t *h = &req->headers.entries[i];
+            if (!gw_field_value_is_valid(h->value.base, h->value.len)) {
+                *why = "control character in a header value";
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* The route's limit on the body, checked before admission when the length is known. */
+static int body_too_large(gw_request_t *r)
+{
+    int chunked;
+    uint64_t length;
+    switch (gw_h1_request_body(r->req, &chunked, &length)) {
+    case 1:
+        return !chunked && length > max_body_of(r);
+    case 0:
+        return 0;
+    default:
+        return r->req->entity.len > max_body_of(r);
+    }
+}
+
 int gw_proxy_on_req(gw_ctx_t *ctx, h2o_req_t *req)
 {
     gw_request_t *r = h2o_mem_alloc_shared(&req->pool, sizeof(*r), on_request_dispose);
@@ -597,34 +558,34 @@ int gw_proxy_on_req(gw_ctx_t *ctx, h2o_req_t *req)
     h2o_linklist_insert(&ctx->live_list, &r->live_link);
     set_client_ip(r);
     set_request_id(r);
-    ssize_t xff = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, -1);
-    if (xff >= 0)
-        r->xff = req->headers.entries[xff].value;
+    r->xff = joined_xff(req);
     const cfg_config_t *config = r->gen->config;
+    r->peer_trusted = gw_ip_in_cidrs(r->client_ip, config->client.trusted_proxies, config->client.num_trusted_proxies);
     gw_client_ip(r->client_ip, r->xff.base, r->xff.len, config->client.trusted_proxies, config->client.num_trusted_proxies,
                  r->client_key_ip, sizeof(r->client_key_ip));
 
-    gw_route_input_t in = {req->method.base,    req->method.len,    req->path_normalized.base, req->path_normalized.len,
-                           req->authority.base, req->authority.len, find_header_value,         req};
-    if (req->entity.len > config->client.max_body) {
+    const char *why;
+    if (check_request(r, &why) != 0) {
         req->http1_is_persistent = 0;
-        gw_proxy_respond_error(r, 413, "body_too_large", "the request body is larger than client.max_body", 0);
+        gw_proxy_respond_error(r, 400, "bad_request", why, 0);
         return 0;
     }
+    gw_route_input_t in = {req->method.base, req->method.len, r->route_path.base, r->route_path.len,
+                           r->host.base,     r->host.len,     find_header_value,  req};
     long idx = gw_route_match(config, &in);
     if (idx < 0) {
         gw_proxy_respond_error(r, 404, "no_route", "no route matches this request", 0);
         return 0;
     }
     r->route = &r->gen->routes[idx];
+    if (body_too_large(r)) {
+        req->http1_is_persistent = 0;
+        gw_proxy_respond_error(r, 413, "body_too_large", "the request body is larger than the route's max_body", 0);
+        return 0;
+    }
     r->state = GW_REQ_ADMISSION;
     r->deadline.cb = on_deadline;
     h2o_timeout_link(ctx->loop, &r->route->deadline, &r->deadline);
-    if (req->version < 0x200) {
-        r->client_poll.cb = on_client_poll;
-        h2o_timeout_link(ctx->loop, &ctx->client_poll, &r->client_poll);
-        client_watch_start(r);
-    }
     gw_admission_begin(r);
     return 0;
 }

@@ -34,7 +34,7 @@ typedef struct st_gw_request_t {
     unsigned final_pending : 1;
     unsigned error_pending : 1;
     unsigned head_flushed : 1;
-    unsigned client_watched : 1; /* the HTTP/1 client socket is polled while served (gw_proxy.c) */
+    unsigned peer_trusted : 1; /* the peer is one of client.trusted_proxies */
 
     uint64_t arrived_ns;
     uint64_t admitted_ns;
@@ -45,13 +45,15 @@ typedef struct st_gw_request_t {
     char request_id_buf[32];
     char client_ip[INET6_ADDRSTRLEN];     /* the peer */
     char client_key_ip[INET6_ADDRSTRLEN]; /* the client per trusted_proxies: keys and logs */
-    h2o_iovec_t xff;                      /* the X-Forwarded-For received, if any */
+    h2o_iovec_t xff;                      /* the X-Forwarded-For lines received, joined */
+    h2o_iovec_t route_path;               /* the normalised path routing uses (gw_path) */
+    h2o_iovec_t host;                     /* Host / :authority as received, NULL when absent */
+    uint64_t body_bytes;                  /* of a streamed body, so far */
 
     h2o_generator_t generator;
     gw_exchange_t exchange;
     h2o_iovec_t pending_piece;
     h2o_timeout_entry_t deadline;
-    h2o_timeout_entry_t client_poll;
     h2o_timeout_entry_t flush_head;
 
     void *admission; /* gw_admission's per-request state, in the same pool */

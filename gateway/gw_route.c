@@ -2,6 +2,7 @@
 
 #include <string.h>
 #include <strings.h>
+#include "gw_path.h"
 
 static int match_path(const cfg_route_t *route, const gw_route_input_t *in)
 {
@@ -24,27 +25,19 @@ static int match_method(const cfg_route_t *route, const gw_route_input_t *in)
     return 0;
 }
 
-/* Host is compared without its port, case-insensitively ("API.example.com:8080" matches
- * "api.example.com"). An IPv6 literal keeps its brackets. */
+/* Host is compared without its port or trailing dots, case-insensitively
+ * ("API.example.com.:8080" matches "api.example.com"). An IPv6 literal keeps its brackets. */
 static int match_host(const cfg_route_t *route, const gw_route_input_t *in)
 {
     if (route->host == NULL)
         return 1;
     if (in->host == NULL)
         return 0;
-    size_t len = in->host_len;
-    const char *colon = NULL;
-    for (size_t i = len; i != 0; --i) {
-        if (in->host[i - 1] == ':') {
-            colon = in->host + i - 1;
-            break;
-        }
-        if (in->host[i - 1] == ']')
-            break;
-    }
-    if (colon != NULL)
-        len = (size_t)(colon - in->host);
-    return strlen(route->host) == len && strncasecmp(route->host, in->host, len) == 0;
+    char buf[256];
+    if (in->host_len > sizeof(buf))
+        return 0; /* longer than any DNS name: it cannot be the route's */
+    size_t len = gw_host_normalize(in->host, in->host_len, buf);
+    return strlen(route->host) == len && memcmp(route->host, buf, len) == 0;
 }
 
 static int match_headers(const cfg_route_t *route, const gw_route_input_t *in)

@@ -16,16 +16,16 @@
 #include <unistd.h>
 #include "gw_admin.h"
 #include "gw_admission.h"
+#include "gw_h1conn.h"
 #include "gw_h2o_errors.h"
 #include "gw_http.h"
 #include "gw_request.h"
 
-/* How often an HTTP/1 request that has no response yet checks whether its client hung up. */
-#define GW_CLIENT_POLL_MS 50
 #define GW_LOG_FLUSH_MS 100
-/* The longest request head waited for before handing the connection to h2o anyway (it answers
- * 400 itself past its own limit). */
-#define GW_MAX_HEAD_BYTES 8192
+/* After accept fails for want of file descriptors, accepting pauses this long (the connections
+ * wait in the listen backlog) instead of spinning on a readable listener. */
+#define GW_ACCEPT_RETRY_MS 100
+#define GW_LINGER_MS 2000
 
 uint64_t gw_now_ns(void)
 {
@@ -59,14 +59,14 @@ static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
     return gw_admin_on_req(((gw_handler_t *)self)->ctx, req);
 }
 
-static h2o_hostconf_t *register_handler(h2o_globalconf_t *conf, gw_ctx_t *ctx, int (*on_req)(h2o_handler_t *, h2o_req_t *))
+static h2o_pathconf_t *register_handler(h2o_globalconf_t *conf, gw_ctx_t *ctx, int (*on_req)(h2o_handler_t *, h2o_req_t *))
 {
     h2o_hostconf_t *host = h2o_config_register_host(conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     gw_handler_t *handler = (gw_handler_t *)h2o_create_handler(path, sizeof(*handler));
     handler->super.on_req = on_req;
     handler->ctx = ctx;
-    return host;
+    return path;
 }
 
 static void flush_log(h2o_timeout_entry_t *entry)
@@ -198,6 +198,9 @@ static void apply_client_settings(gw_ctx_t *ctx, const cfg_config_t *config)
     ctx->h2o.http1.req_timeout.timeout = config->client.idle_timeout_ms;
     ctx->h2o.http2.idle_timeout.timeout = config->client.idle_timeout_ms;
     ctx->header_timeout.timeout = config->client.header_timeout_ms;
+    ctx->idle_timeout.timeout = config->client.idle_timeout_ms;
+    ctx->body_timeout.timeout = 60000; /* TODO(lead): client.body_timeout once the config has it */
+    ctx->max_header_size = 65536;      /* TODO(lead): client.max_header_size */
 }
 
 int gw_ctx_init(gw_ctx_t *ctx, h2o_evloop_t *loop, cfg_config_t *config, const char *config_path)
@@ -207,12 +210,20 @@ int gw_ctx_init(gw_ctx_t *ctx, h2o_evloop_t *loop, cfg_config_t *config, const c
     ctx->config_path = config_path;
     ctx->access_log = stdout;
     h2o_linklist_init_anchor(&ctx->live_list);
+    h2o_linklist_init_anchor(&ctx->h1_conns);
     if (getrandom(ctx->rng_state, sizeof(ctx->rng_state), 0) != sizeof(ctx->rng_state))
         ctx->rng_state[0] = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32, ctx->rng_state[1] = gw_now_ns() | 1;
 
     h2o_config_init(&ctx->globalconf);
     ctx->globalconf.server_name = h2o_iovec_init(H2O_STRLIT(""));
-    gw_h2o_errors_register(ctx, register_handler(&ctx->globalconf, ctx, on_public_req));
+    h2o_pathconf_t *public_path = register_handler(&ctx->globalconf, ctx, on_public_req);
+    ctx->public_hostconf = ctx->globalconf.hosts[0];
+    /* gw_h1conn frames its responses itself: its requests are bound to a copy of the path
+     * without h2o's filters (its chunked encoder would encode the body a second time) */
+    ctx->h1_pathconf = *public_path;
+    memset(&ctx->h1_pathconf.filters, 0, sizeof(ctx->h1_pathconf.filters));
+    memset(&ctx->h1_pathconf.loggers, 0, sizeof(ctx->h1_pathconf.loggers));
+    gw_h2o_errors_register(ctx, ctx->public_hostconf);
     h2o_context_init(&ctx->h2o, loop, &ctx->globalconf);
     ctx->accept_ctx.ctx = &ctx->h2o;
     ctx->accept_ctx.hosts = ctx->globalconf.hosts;
@@ -225,7 +236,10 @@ int gw_ctx_init(gw_ctx_t *ctx, h2o_evloop_t *loop, cfg_config_t *config, const c
     ctx->admin_accept_ctx.hosts = ctx->admin_globalconf.hosts;
 
     h2o_timeout_init(loop, &ctx->header_timeout, config->client.header_timeout_ms);
-    h2o_timeout_init(loop, &ctx->client_poll, GW_CLIENT_POLL_MS);
+    h2o_timeout_init(loop, &ctx->idle_timeout, config->client.idle_timeout_ms);
+    h2o_timeout_init(loop, &ctx->body_timeout, 60000);
+    h2o_timeout_init(loop, &ctx->linger_timeout, GW_LINGER_MS);
+    h2o_timeout_init(loop, &ctx->accept_retry_timeout, GW_ACCEPT_RETRY_MS);
     h2o_timeout_init(loop, &ctx->log_flush, GW_LOG_FLUSH_MS);
     ctx->log_flush_entry.cb = flush_log;
     h2o_timeout_link(loop, &ctx->log_flush, &ctx->log_flush_entry);
@@ -285,66 +299,27 @@ typedef struct st_gw_listener_t {
     int is_admin;
 } gw_listener_t;
 
-/* A new public connection is read by sluice until its first request head is complete, so that
- * a client too slow to send it (slowloris) gets sluice's 408 within header_timeout; then h2o
- * takes the socket, with the bytes already read. */
-typedef struct st_gw_head_wait_t {
-    gw_ctx_t *ctx;
-    h2o_socket_t *sock;
-    h2o_timeout_entry_t timer;
-} gw_head_wait_t;
+static void on_accept(h2o_socket_t *listener, const char *err);
 
-static void on_408_written(h2o_socket_t *sock, const char *err)
+static void on_accept_retry(h2o_timeout_entry_t *entry)
 {
-    (void)err;
-    h2o_socket_close(sock);
+    gw_ctx_t *ctx = H2O_STRUCT_FROM_MEMBER(gw_ctx_t, accept_retry, entry);
+    for (size_t i = 0; i != ctx->num_listeners; ++i)
+        h2o_socket_read_start(ctx->listeners[i], on_accept);
 }
 
-static void end_head_wait(gw_head_wait_t *wait)
+/* Out of file descriptors: a listener stays readable while connections wait, so accepting again
+ * at once would spin the loop (and starve the admin API). Pause every public listener a while. */
+static void pause_accepting(gw_ctx_t *ctx, int err)
 {
-    if (h2o_timeout_is_linked(&wait->timer))
-        h2o_timeout_unlink(&wait->timer);
-    h2o_socket_read_stop(wait->sock);
-    wait->sock->data = NULL;
-    free(wait);
-}
-
-static void on_head_timeout(h2o_timeout_entry_t *entry)
-{
-    gw_head_wait_t *wait = H2O_STRUCT_FROM_MEMBER(gw_head_wait_t, timer, entry);
-    gw_ctx_t *ctx = wait->ctx;
-    h2o_socket_t *sock = wait->sock;
-    static char response[512];
-    char id[32];
-    gw_request_id_format(id, gw_random(ctx), gw_random(ctx));
-    char body[256];
-    int body_len = snprintf(body, sizeof(body),
-                            "{\"error\":{\"status\":408,\"code\":\"header_timeout\",\"message\":\"the request head did not "
-                            "arrive in time\",\"route\":null,\"request_id\":\"%.32s\"}}\n",
-                            id);
-    int len = snprintf(response, sizeof(response),
-                       "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                       "X-Request-Id: %.32s\r\nContent-Length: %d\r\n\r\n%s",
-                       id, body_len, body);
-    end_head_wait(wait);
-    gw_count_status(&ctx->no_route_metrics, 408);
-    h2o_iovec_t buf = h2o_iovec_init(response, (size_t)len);
-    h2o_socket_write(sock, &buf, 1, on_408_written);
-}
-
-static void on_head_read(h2o_socket_t *sock, const char *err)
-{
-    gw_head_wait_t *wait = sock->data;
-    gw_ctx_t *ctx = wait->ctx;
-    if (err != NULL) {
-        end_head_wait(wait);
-        h2o_socket_close(sock);
+    ++ctx->accept_errors;
+    if (h2o_timeout_is_linked(&ctx->accept_retry))
         return;
-    }
-    if (sock->input->size < GW_MAX_HEAD_BYTES && memmem(sock->input->bytes, sock->input->size, "\r\n\r\n", 4) == NULL)
-        return;
-    end_head_wait(wait);
-    h2o_accept(&ctx->accept_ctx, sock);
+    fprintf(stderr, "sluice: accept: %s; pausing new connections for %d ms\n", strerror(err), GW_ACCEPT_RETRY_MS);
+    for (size_t i = 0; i != ctx->num_listeners; ++i)
+        h2o_socket_read_stop(ctx->listeners[i]);
+    ctx->accept_retry.cb = on_accept_retry;
+    h2o_timeout_link(ctx->loop, &ctx->accept_retry_timeout, &ctx->accept_retry);
 }
 
 static void on_accept(h2o_socket_t *listener, const char *err)
@@ -353,19 +328,17 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     if (err != NULL)
         return;
     for (int i = 0; i != 64; ++i) {
+        errno = 0;
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-        if (sock == NULL)
+        if (sock == NULL) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                pause_accepting(l->ctx, errno);
             return;
-        if (l->is_admin) {
-            h2o_accept(&l->ctx->admin_accept_ctx, sock);
-            continue;
         }
-        gw_head_wait_t *wait = h2o_mem_alloc(sizeof(*wait));
-        *wait = (gw_head_wait_t){.ctx = l->ctx, .sock = sock};
-        wait->timer.cb = on_head_timeout;
-        sock->data = wait;
-        h2o_timeout_link(l->ctx->loop, &l->ctx->header_timeout, &wait->timer);
-        h2o_socket_read_start(sock, on_head_read);
+        if (l->is_admin)
+            h2o_accept(&l->ctx->admin_accept_ctx, sock);
+        else
+            gw_h1_accept(l->ctx, sock);
     }
 }
 
@@ -429,4 +402,7 @@ void gw_stop_listening(gw_ctx_t *ctx)
         free(l);
     }
     ctx->num_listeners = 0;
+    if (h2o_timeout_is_linked(&ctx->accept_retry))
+        h2o_timeout_unlink(&ctx->accept_retry);
+    gw_h1_close_idle(ctx);
 }

@@ -1,14 +1,15 @@
 #include "gw_upstream.h"
 #include <assert.h>
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 /* Pooled idle sockets are closed after this long unused: below uvicorn's default keep-alive
  * (5 s), so sluice drops a socket before the backend does and never writes into a half-closed
  * one. */
 #define GW_POOL_IDLE_MS 4000
-#define GW_MAX_RESPONSE_HEADERS 100
+#define GW_DEFAULT_RESPONSE_BUFFER (256 * 1024)
 
 const char *const gw_upstream_error_names[GW_UPERR_KIND_COUNT] = {"connect", "connect_timeout", "read_timeout", "reset",
                                                                   "bad_response"};
@@ -31,6 +32,7 @@ void gw_upstream_init(gw_upstream_t *up, const cfg_upstream_t *cfg, h2o_loop_t *
     up->loop = loop;
     memcpy(&up->addr, addr, addrlen);
     up->addrlen = addrlen;
+    up->response_buffer = GW_DEFAULT_RESPONSE_BUFFER; /* TODO(lead): upstreams.NAME.response_buffer */
     h2o_linklist_init_anchor(&up->idle);
     h2o_linklist_init_anchor(&up->waiting);
     h2o_timeout_init(loop, &up->connect_timeout, cfg->connect_timeout_ms);
@@ -48,6 +50,7 @@ static void close_conn(gw_upconn_t *conn)
     }
     if (h2o_timeout_is_linked(&conn->idle_timer))
         h2o_timeout_unlink(&conn->idle_timer);
+    h2o_socket_read_stop(conn->sock);
     h2o_socket_close(conn->sock);
     --up->num_open;
     free(conn);
@@ -99,8 +102,6 @@ static void stop_timer(gw_exchange_t *ex)
         h2o_timeout_unlink(&ex->timer);
 }
 
-static void start_read_timer(gw_exchange_t *ex);
-
 /* Ends the exchange's hold on its socket: back to the pool when reusable, else closed. */
 static void release_conn(gw_exchange_t *ex, int reusable)
 {
@@ -110,7 +111,7 @@ static void release_conn(gw_exchange_t *ex, int reusable)
     ex->conn = NULL;
     if (conn == NULL)
         return;
-    if (reusable && conn->sock->input->size == 0 && up->num_idle < up->cfg->keepalive) {
+    if (reusable && ex->request_sent && !ex->writing && conn->sock->input->size == 0 && up->num_idle < up->cfg->keepalive) {
         conn->sock->data = conn;
         h2o_socket_read_start(conn->sock, on_idle_readable);
         h2o_linklist_insert(&up->idle, &conn->idle_link);
@@ -132,14 +133,17 @@ static void fail(gw_exchange_t *ex, gw_upstream_error_t kind)
 }
 
 /* A reused keep-alive socket that fails before any byte of response may have been closed by the
- * server just as it was picked: an idempotent request is sent again, once, on a new socket. */
+ * server just as it was picked: an idempotent request whose body is not streamed (so it can be
+ * sent again) is sent again, once, on a new socket. */
 static int retry_on_fresh_socket(gw_exchange_t *ex)
 {
-    if (!ex->conn_reused || ex->retried || !ex->idempotent || ex->state != GW_EX_AWAITING_HEAD)
+    if (!ex->conn_reused || ex->retried || !ex->idempotent || ex->body_started || ex->state != GW_EX_AWAITING_HEAD)
         return 0;
     if (ex->conn->sock->input->size != 0)
         return 0;
     ex->retried = 1;
+    ex->writing = 0;
+    ex->request_sent = 0;
     release_conn(ex, 0);
     ex->conn_reused = 0;
     acquire_socket(ex);
@@ -158,34 +162,87 @@ static void on_refused_at_once(h2o_timeout_entry_t *entry)
     fail(ex, GW_UPERR_CONNECT);
 }
 
+/* read_timeout runs while the response is awaited or read; not while the request (a slow upload)
+ * is still being sent, which client.body_timeout bounds. */
 static void start_read_timer(gw_exchange_t *ex)
 {
     stop_timer(ex);
+    if (!ex->request_sent && !ex->body_stopped)
+        return;
     ex->timer.cb = on_timeout;
     h2o_timeout_link(ex->upstream->loop, &ex->upstream->read_timeout, &ex->timer);
+}
+
+static int body_is_streamed(const gw_exchange_t *ex)
+{
+    return ex->body_mode == GW_EXBODY_STREAM_LENGTH || ex->body_mode == GW_EXBODY_STREAM_CHUNKED;
 }
 
 static void on_write_done(h2o_socket_t *sock, const char *err)
 {
     gw_exchange_t *ex = sock->data;
-    if (err == NULL)
+    ex->writing = 0;
+    if (err != NULL) {
+        /* The server may have answered and closed before reading all of the body (an early 413,
+         * say); a response already in the buffer is still delivered by the reader. */
+        if (ex->state == GW_EX_AWAITING_HEAD && retry_on_fresh_socket(ex))
+            return;
+        if (ex->state == GW_EX_AWAITING_HEAD && sock->input->size == 0)
+            fail(ex, GW_UPERR_RESET);
+        else
+            ex->keepalive = 0;
         return;
-    /* The server may have answered and closed before reading all of the body (an early 413, say);
-     * a response already in the buffer is still delivered by the reader. */
-    if (ex->state == GW_EX_AWAITING_HEAD && retry_on_fresh_socket(ex))
+    }
+    if (ex->state == GW_EX_DONE)
         return;
-    if (ex->state == GW_EX_AWAITING_HEAD && sock->input->size == 0)
-        fail(ex, GW_UPERR_RESET);
+    if (!body_is_streamed(ex) || ex->final_piece) {
+        ex->request_sent = 1;
+        if (ex->state == GW_EX_AWAITING_HEAD)
+            start_read_timer(ex);
+        return;
+    }
+    if (ex->body_stopped || ex->state != GW_EX_AWAITING_HEAD)
+        return;
+    ex->body_started = 1;
+    ex->cb->on_body_wanted(ex);
+}
+
+void gw_exchange_send_body(gw_exchange_t *ex, h2o_iovec_t piece, int is_final)
+{
+    if (ex->state != GW_EX_AWAITING_HEAD || ex->body_stopped || ex->writing)
+        return;
+    size_t n = 0;
+    if (ex->body_mode == GW_EXBODY_STREAM_CHUNKED && piece.len != 0) {
+        int len = snprintf(ex->chunk_line, sizeof(ex->chunk_line), "%zx\r\n", piece.len);
+        ex->wbufs[n++] = h2o_iovec_init(ex->chunk_line, (size_t)len);
+    }
+    if (piece.len != 0)
+        ex->wbufs[n++] = piece;
+    if (ex->body_mode == GW_EXBODY_STREAM_CHUNKED) {
+        if (piece.len != 0)
+            ex->wbufs[n++] = h2o_iovec_init(H2O_STRLIT("\r\n"));
+        if (is_final)
+            ex->wbufs[n++] = h2o_iovec_init(H2O_STRLIT("0\r\n\r\n"));
+    }
+    ex->final_piece = is_final != 0;
+    ex->writing = 1;
+    h2o_socket_write(ex->conn->sock, ex->wbufs, n, on_write_done);
 }
 
 static void send_request(gw_exchange_t *ex)
 {
     h2o_socket_t *sock = ex->conn->sock;
+    size_t n = 0;
     sock->data = ex;
     ex->state = GW_EX_AWAITING_HEAD;
-    h2o_socket_write(sock, ex->reqbufs, ex->num_reqbufs, on_write_done);
+    ex->head_scan = 0;
+    ex->wbufs[n++] = ex->head;
+    if (ex->body_mode == GW_EXBODY_WHOLE && ex->body.len != 0)
+        ex->wbufs[n++] = ex->body;
+    ex->final_piece = 0;
+    ex->writing = 1;
+    h2o_socket_write(sock, ex->wbufs, n, on_write_done);
     h2o_socket_read_start(sock, on_readable);
-    start_read_timer(ex);
 }
 
 static void on_connect(h2o_socket_t *sock, const char *err)
@@ -230,6 +287,7 @@ static void acquire_socket(gw_exchange_t *ex)
         h2o_timeout_link(up->loop, &up->immediate, &ex->timer);
         return;
     }
+    h2o_socket_dont_read(sock, 1);
     gw_upconn_t *conn = h2o_mem_alloc(sizeof(*conn));
     *conn = (gw_upconn_t){.sock = sock, .upstream = up};
     ++up->num_open;
@@ -240,6 +298,32 @@ static void acquire_socket(gw_exchange_t *ex)
     h2o_timeout_link(up->loop, &up->connect_timeout, &ex->timer);
 }
 
+/* Reads at most what keeps the buffer within response_buffer: 1 (data), 0 (EOF), -1 (error),
+ * -2 (nothing yet). */
+static int read_some(gw_exchange_t *ex)
+{
+    h2o_socket_t *sock = ex->conn->sock;
+    size_t cap = ex->state == GW_EX_AWAITING_HEAD ? GW_UPSTREAM_MAX_HEAD + 1 : ex->upstream->response_buffer;
+    size_t want = sock->input->size < cap ? cap - sock->input->size : 0;
+    if (want == 0)
+        return 1;
+    if (want > 65536 && sock->input->size == 0)
+        want = 65536; /* the buffer grows with the flow, not at once */
+    h2o_iovec_t buf = h2o_buffer_reserve(&sock->input, want);
+    if (buf.base == NULL)
+        return -1;
+    ssize_t n;
+    while ((n = recv(h2o_socket_get_fd(sock), buf.base, want < buf.len ? want : buf.len, 0)) == -1 && errno == EINTR)
+        ;
+    if (n > 0) {
+        sock->input->size += (size_t)n;
+        return 1;
+    }
+    if (n == 0)
+        return 0;
+    return errno == EAGAIN || errno == EWOULDBLOCK ? -2 : -1;
+}
+
 /* Delivers what the buffer holds of the body; pauses until gw_exchange_proceed(). */
 static void deliver_body(gw_exchange_t *ex)
 {
@@ -248,18 +332,18 @@ static void deliver_body(gw_exchange_t *ex)
     int is_final = 0;
 
     switch (ex->framing) {
-    case GW_BODY_LENGTH:
+    case GW_H1_BODY_LENGTH:
         if (avail >= ex->body_left) {
             if (avail > ex->body_left)
                 ex->keepalive = 0; /* bytes beyond the declared length: the socket is not reusable */
-            avail = ex->body_left;
+            avail = (size_t)ex->body_left;
             is_final = 1;
         }
         ex->body_left -= avail;
         break;
-    case GW_BODY_CHUNKED: {
+    case GW_H1_BODY_CHUNKED: {
         size_t decoded = avail;
-        ssize_t ret = phr_decode_chunked(&ex->chunked, in->bytes, &decoded);
+        ssize_t ret = gw_chunked_decode(&ex->chunked, in->bytes, &decoded);
         if (ret == -1) {
             fail(ex, GW_UPERR_BAD_RESPONSE);
             return;
@@ -269,16 +353,17 @@ static void deliver_body(gw_exchange_t *ex)
             if (ret > 0)
                 ex->keepalive = 0;
         }
-        in->size = decoded;
+        in->size = decoded + (ret > 0 ? (size_t)ret : 0);
         avail = decoded;
     } break;
-    case GW_BODY_UNTIL_CLOSE:
-    case GW_BODY_NONE:
+    case GW_H1_BODY_UNTIL_CLOSE:
+    case GW_H1_BODY_NONE:
         break;
     }
 
     if (avail == 0 && !is_final) {
-        in->size = 0;
+        if (ex->framing == GW_H1_BODY_CHUNKED)
+            in->size = 0;
         ex->state = GW_EX_READING_BODY;
         h2o_socket_read_start(ex->conn->sock, on_readable);
         start_read_timer(ex);
@@ -293,83 +378,65 @@ static void deliver_body(gw_exchange_t *ex)
     ex->cb->on_body(ex, h2o_iovec_init(in->bytes, avail), is_final);
 }
 
+/* Returns 1 when a head was parsed and the body follows, 0 when more bytes are needed, -1 when the
+ * exchange ended (failed, aborted or complete without a body). */
 static int parse_head(gw_exchange_t *ex)
 {
     h2o_socket_t *sock = ex->conn->sock;
-    struct phr_header headers[GW_MAX_RESPONSE_HEADERS];
-    size_t num_headers;
-    int minor_version, status;
-    const char *msg;
-    size_t msg_len;
-    int rlen;
+    gw_h1_response_t res;
+    const char *why;
+    size_t unused = 0;
 
     for (;;) {
-        num_headers = GW_MAX_RESPONSE_HEADERS;
-        rlen = phr_parse_response(sock->input->bytes, sock->input->size, &minor_version, &status, &msg, &msg_len, headers,
-                                  &num_headers, 0);
-        if (rlen == -2)
+        ssize_t end = gw_h1_find_head_end(sock->input->bytes, sock->input->size, &ex->head_scan, 0, &unused);
+        if (end == 0) {
+            if (sock->input->size > GW_UPSTREAM_MAX_HEAD) {
+                fail(ex, GW_UPERR_BAD_RESPONSE);
+                return -1;
+            }
             return 0;
-        if (rlen == -1) {
+        }
+        if (end < 0 || end > GW_UPSTREAM_MAX_HEAD || gw_h1_parse_response(sock->input->bytes, (size_t)end, &res, &why) != 0) {
             fail(ex, GW_UPERR_BAD_RESPONSE);
             return -1;
         }
-        /* 1xx informational responses (except 101, which sluice does not proxy) are dropped */
-        if (status >= 100 && status <= 199 && status != 101) {
-            h2o_buffer_consume(&sock->input, rlen);
+        if (res.status >= 100 && res.status <= 199 && res.status != 101) {
+            /* informational (100 Continue, 103 Early Hints): not passed on */
+            h2o_buffer_consume(&sock->input, (size_t)end);
+            ex->head_scan = 0;
             continue;
         }
+        if (res.status == 101 && !ex->upgrade) {
+            fail(ex, GW_UPERR_BAD_RESPONSE); /* a protocol switch nobody asked for */
+            return -1;
+        }
+        h2o_buffer_consume(&sock->input, (size_t)end);
         break;
     }
 
-    ex->keepalive = minor_version >= 1;
-    ex->framing = GW_BODY_UNTIL_CLOSE;
-    size_t content_length = SIZE_MAX;
-    for (size_t i = 0; i != num_headers; ++i) {
-        const struct phr_header *h = &headers[i];
-        if (h->name_len == 10 && strncasecmp(h->name, "connection", 10) == 0) {
-            if (h2o_contains_token(h->value, h->value_len, H2O_STRLIT("close"), ','))
-                ex->keepalive = 0;
-        } else if (h->name_len == 17 && strncasecmp(h->name, "transfer-encoding", 17) == 0) {
-            if (h->value_len == 7 && strncasecmp(h->value, "chunked", 7) == 0) {
-                ex->framing = GW_BODY_CHUNKED;
-            } else if (!(h->value_len == 8 && strncasecmp(h->value, "identity", 8) == 0)) {
-                fail(ex, GW_UPERR_BAD_RESPONSE);
-                return -1;
-            }
-        } else if (h->name_len == 14 && strncasecmp(h->name, "content-length", 14) == 0) {
-            size_t n = h2o_strtosize(h->value, h->value_len);
-            if (n == SIZE_MAX || (content_length != SIZE_MAX && content_length != n)) {
-                fail(ex, GW_UPERR_BAD_RESPONSE);
-                return -1;
-            }
-            content_length = n;
-        }
-    }
-    if (ex->framing != GW_BODY_CHUNKED && content_length != SIZE_MAX) {
-        ex->framing = GW_BODY_LENGTH;
-        ex->body_left = content_length;
-    }
-    if (ex->framing == GW_BODY_CHUNKED)
-        content_length = SIZE_MAX;
-    int has_body = !(ex->method_is_head || status == 204 || status == 304 || (ex->framing == GW_BODY_LENGTH && ex->body_left == 0));
-    if (!has_body)
-        ex->framing = GW_BODY_NONE;
-    if (ex->framing == GW_BODY_UNTIL_CLOSE)
-        ex->keepalive = 0;
-    if (ex->framing == GW_BODY_CHUNKED) {
+    int reusable;
+    ex->framing = gw_h1_response_framing(&res, ex->method_is_head, &reusable);
+    ex->keepalive = reusable;
+    ex->body_left = res.content_length;
+    size_t content_length = res.has_content_length && !res.chunked && !res.other_coding ? (size_t)res.content_length : SIZE_MAX;
+    int has_body = ex->framing != GW_H1_BODY_NONE && !(ex->framing == GW_H1_BODY_LENGTH && ex->body_left == 0);
+    if (ex->framing == GW_H1_BODY_CHUNKED)
         memset(&ex->chunked, 0, sizeof(ex->chunked));
-        ex->chunked.consume_trailer = 1;
+    if (!ex->request_sent) {
+        /* answered before the whole request went out: nothing more is sent, and the socket
+         * cannot carry another exchange */
+        ex->body_stopped = 1;
+        ex->keepalive = 0;
     }
 
     ex->state = GW_EX_READING_BODY;
-    if (ex->cb->on_head(ex, status, headers, num_headers, has_body, has_body ? content_length : 0) != 0) {
+    if (ex->cb->on_head(ex, res.status, res.headers, res.num_headers, has_body, content_length) != 0) {
         release_conn(ex, 0);
         ex->state = GW_EX_DONE;
         return -1;
     }
-    h2o_buffer_consume(&sock->input, rlen);
     if (!has_body) {
-        release_conn(ex, ex->keepalive);
+        release_conn(ex, ex->keepalive && res.status != 101);
         ex->state = GW_EX_DONE;
         return -1;
     }
@@ -379,15 +446,18 @@ static int parse_head(gw_exchange_t *ex)
 static void on_readable(h2o_socket_t *sock, const char *err)
 {
     gw_exchange_t *ex = sock->data;
+    int r = err != NULL ? -1 : read_some(ex);
 
-    if (err != NULL) {
+    if (r == -2)
+        return;
+    if (r <= 0) {
         if (ex->state == GW_EX_AWAITING_HEAD) {
-            if (retry_on_fresh_socket(ex))
+            if (sock->input->size == 0 && retry_on_fresh_socket(ex))
                 return;
             fail(ex, GW_UPERR_RESET);
             return;
         }
-        if (ex->framing == GW_BODY_UNTIL_CLOSE && err == h2o_socket_error_closed) {
+        if (ex->framing == GW_H1_BODY_UNTIL_CLOSE && r == 0) {
             /* the body ends with the connection: whatever is buffered is the last piece */
             ex->keepalive = 0;
             stop_timer(ex);
@@ -398,6 +468,7 @@ static void on_readable(h2o_socket_t *sock, const char *err)
             ex->cb->on_body(ex, h2o_iovec_init(sock->input->bytes, sock->input->size), 1);
             return;
         }
+        /* closed mid-body (a length or chunked body cut short): the client must see it cut */
         fail(ex, GW_UPERR_RESET);
         return;
     }
@@ -410,7 +481,7 @@ static void on_readable(h2o_socket_t *sock, const char *err)
             return;
         }
     }
-    if (sock->input->size == 0 && !(ex->framing == GW_BODY_LENGTH && ex->body_left == 0)) {
+    if (sock->input->size == 0 && !(ex->framing == GW_H1_BODY_LENGTH && ex->body_left == 0)) {
         start_read_timer(ex);
         return;
     }
@@ -422,7 +493,7 @@ void gw_exchange_proceed(gw_exchange_t *ex)
     assert(ex->state == GW_EX_PAUSED);
     h2o_socket_t *sock = ex->conn->sock;
     if (ex->final_delivered) {
-        if (ex->framing == GW_BODY_LENGTH || ex->framing == GW_BODY_CHUNKED)
+        if (ex->framing == GW_H1_BODY_LENGTH || ex->framing == GW_H1_BODY_CHUNKED)
             h2o_buffer_consume(&sock->input, ex->delivered);
         release_conn(ex, ex->keepalive);
         ex->state = GW_EX_DONE;
@@ -439,19 +510,19 @@ void gw_exchange_proceed(gw_exchange_t *ex)
     start_read_timer(ex);
 }
 
-void gw_exchange_start(gw_exchange_t *ex, gw_upstream_t *up, h2o_iovec_t head, h2o_iovec_t body, int method_is_head, int idempotent,
-                       const gw_exchange_callbacks_t *cb, void *data)
+void gw_exchange_start(gw_exchange_t *ex, gw_upstream_t *up, h2o_iovec_t head, gw_exbody_t body_mode, h2o_iovec_t body,
+                       int method_is_head, int idempotent, int upgrade, const gw_exchange_callbacks_t *cb, void *data)
 {
     memset(ex, 0, sizeof(*ex));
     ex->upstream = up;
     ex->cb = cb;
     ex->data = data;
-    ex->reqbufs[0] = head;
-    ex->num_reqbufs = 1;
-    if (body.len != 0)
-        ex->reqbufs[ex->num_reqbufs++] = body;
+    ex->head = head;
+    ex->body_mode = body_mode;
+    ex->body = body;
     ex->method_is_head = method_is_head != 0;
     ex->idempotent = idempotent != 0;
+    ex->upgrade = upgrade != 0;
     acquire_socket(ex);
 }
 

@@ -47,7 +47,30 @@ static void test_json_escape(void)
     const char in[] = "a\"b\\c\n\x01\xff/";
     size_t n = gw_json_escape(out, in, sizeof(in) - 1);
     out[n] = '\0';
-    CHECK_STR(out, "a\\\"b\\\\c\\u000a\\u0001\\u00ff/");
+    CHECK_STR(out, "a\\\"b\\\\c\\u000a\\u0001\\ufffd/");
+}
+
+/* UTF-8 passes through as it is (a log shows /été, not /Ã©tÃ©); what is not UTF-8 becomes
+ * U+FFFD, a byte at a time, so the output is always valid JSON. */
+static void test_json_escape_utf8(void)
+{
+    char out[128];
+    const char *cases[][2] = {
+        {"/\xc3\xa9t\xc3\xa9", "/\xc3\xa9t\xc3\xa9"},         /* é: 2 bytes */
+        {"\xe2\x82\xac", "\xe2\x82\xac"},                     /* €: 3 bytes */
+        {"\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"},             /* U+1F600: 4 bytes */
+        {"\xc2\xa9", "\xc2\xa9"},                             /* ©: the lowest 2-byte lead */
+        {"\xc0\xaf", "\\ufffd\\ufffd"},                       /* overlong '/' */
+        {"\xed\xa0\x80", "\\ufffd\\ufffd\\ufffd"},            /* a surrogate */
+        {"\xf4\x90\x80\x80", "\\ufffd\\ufffd\\ufffd\\ufffd"}, /* above U+10FFFF */
+        {"\xe2\x82", "\\ufffd\\ufffd"},                       /* cut short at the end */
+        {"\x7f", "\\u007f"},
+    };
+    for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
+        size_t n = gw_json_escape(out, cases[i][0], strlen(cases[i][0]));
+        out[n] = '\0';
+        CHECK_STR(out, cases[i][1]);
+    }
 }
 
 int main(void)
@@ -55,5 +78,6 @@ int main(void)
     test_request_id();
     test_hop_by_hop();
     test_json_escape();
+    test_json_escape_utf8();
     return CHECK_SUMMARY();
 }
