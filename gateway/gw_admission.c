@@ -251,16 +251,18 @@ const char *gw_admission_request_key(gw_request_t *r, const cfg_key_t *key, size
         *len = strlen(r->client_key_ip);
         return r->client_key_ip;
     case CFG_KEY_HEADER: {
-        ssize_t i = h2o_find_header_by_str(&req->headers, key->name, strlen(key->name), -1);
-        if (i < 0)
-            return NULL;
-        *len = req->headers.entries[i].value.len;
-        return req->headers.entries[i].value.base;
+        h2o_iovec_t v = gw_request_header(req, key->name, strlen(key->name));
+        *len = v.len;
+        return v.len != 0 ? v.base : NULL; /* an empty value is no key: `_missing`, not a key of its own */
     }
-    case CFG_KEY_QUERY:
-        return query_param(req, key->name, len);
-    case CFG_KEY_COOKIE:
-        return cookie_value(req, key->name, len);
+    case CFG_KEY_QUERY: {
+        const char *v = query_param(req, key->name, len);
+        return *len != 0 ? v : NULL;
+    }
+    case CFG_KEY_COOKIE: {
+        const char *v = cookie_value(req, key->name, len);
+        return *len != 0 ? v : NULL;
+    }
     case CFG_KEY_NONE:
         break;
     }

@@ -13,6 +13,7 @@
 #include "cfg_config.h"
 #include "gw_metrics.h"
 #include "gw_timer.h"
+#include "gw_h2guard.h"
 #include "gw_upstream.h"
 
 typedef struct st_gw_admission_t gw_admission_t;
@@ -78,6 +79,7 @@ typedef struct st_gw_ctx_t {
     size_t live_requests;     /* gw_request_t not yet disposed: what a drain waits for */
     h2o_linklist_t live_list; /* the same requests (gw_request_t.live_link) */
 
+    gw_h2guard_t h2guard;         /* HTTP/2 rapid-reset counts */
     gw_timer_wheel_t timer_wheel; /* rate-limit delays, Redis reconnects and polls */
     gw_redis_t *redis;            /* NULL without a redis: block */
     uint64_t redis_slot_lease_ms; /* redis.slot_lease of the config `redis` serves */

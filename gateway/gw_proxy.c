@@ -11,6 +11,7 @@
 #include "gw_admission.h"
 #include "gw_clientip.h"
 #include "gw_h1conn.h"
+#include "gw_h2guard.h"
 #include "gw_http.h"
 #include "gw_jsonerr.h"
 #include "gw_path.h"
@@ -42,6 +43,8 @@ static void stop_timers(gw_request_t *r)
         h2o_timeout_unlink(&r->deadline);
     if (h2o_timeout_is_linked(&r->flush_head))
         h2o_timeout_unlink(&r->flush_head);
+    if (h2o_timeout_is_linked(&r->deferred_start))
+        h2o_timeout_unlink(&r->deferred_start);
 }
 
 void gw_proxy_respond_error(gw_request_t *r, int status, const char *code, const char *message, uint64_t retry_after_s)
@@ -415,6 +418,8 @@ static void on_request_dispose(void *data)
         gw_request_set_decision(r, GW_ADM_CLIENT_GONE);
     abandon(r);
     int status = req->res.status != 0 ? req->res.status : 499;
+    if (req->version >= 0x200 && r->state != GW_REQ_RESPONDED)
+        gw_h2guard_count_reset(&r->ctx->h2guard, req->conn, gw_now_ns());
     gw_route_metrics_t *m = metrics_of(r);
     if (r->in_flight_counted)
         --m->in_flight;
@@ -455,21 +460,24 @@ static void set_request_id(gw_request_t *r)
     r->request_id = h2o_iovec_init(r->request_id_buf, sizeof(r->request_id_buf));
 }
 
-/* Every X-Forwarded-For line, joined in order with ", " (RFC 9110 5.3): a proxy that appends its
- * own line (HAProxy's option forwardfor) must count as much as one that extends the last. */
-static h2o_iovec_t joined_xff(h2o_req_t *req)
+static void on_deferred_start(h2o_timeout_entry_t *entry)
 {
-    ssize_t first = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, -1);
+    gw_admission_begin(H2O_STRUCT_FROM_MEMBER(gw_request_t, deferred_start, entry));
+}
+
+h2o_iovec_t gw_request_header(h2o_req_t *req, const char *name, size_t name_len)
+{
+    ssize_t first = h2o_find_header_by_str(&req->headers, name, name_len, -1);
     if (first < 0)
         return h2o_iovec_init(NULL, 0);
-    ssize_t next = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, first);
+    ssize_t next = h2o_find_header_by_str(&req->headers, name, name_len, first);
     if (next < 0)
         return req->headers.entries[first].value;
     size_t len = 0;
-    for (ssize_t i = first; i >= 0; i = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, i))
+    for (ssize_t i = first; i >= 0; i = h2o_find_header_by_str(&req->headers, name, name_len, i))
         len += req->headers.entries[i].value.len + 2;
     char *buf = h2o_mem_alloc_pool(&req->pool, len), *p = buf;
-    for (ssize_t i = first; i >= 0; i = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, i)) {
+    for (ssize_t i = first; i >= 0; i = h2o_find_header_by_str(&req->headers, name, name_len, i)) {
         const h2o_iovec_t *v = &req->headers.entries[i].value;
         if (v->len == 0)
             continue;
@@ -558,7 +566,7 @@ int gw_proxy_on_req(gw_ctx_t *ctx, h2o_req_t *req)
     h2o_linklist_insert(&ctx->live_list, &r->live_link);
     set_client_ip(r);
     set_request_id(r);
-    r->xff = joined_xff(req);
+    r->xff = gw_request_header(req, H2O_STRLIT("x-forwarded-for"));
     const cfg_config_t *config = r->gen->config;
     r->peer_trusted = gw_ip_in_cidrs(r->client_ip, config->client.trusted_proxies, config->client.num_trusted_proxies);
     gw_client_ip(r->client_ip, r->xff.base, r->xff.len, config->client.trusted_proxies, config->client.num_trusted_proxies,
@@ -586,6 +594,12 @@ int gw_proxy_on_req(gw_ctx_t *ctx, h2o_req_t *req)
     r->state = GW_REQ_ADMISSION;
     r->deadline.cb = on_deadline;
     h2o_timeout_link(ctx->loop, &r->route->deadline, &r->deadline);
+    if (req->version >= 0x200) {
+        /* a RST_STREAM read with the HEADERS disposes the request before anything starts */
+        r->deferred_start.cb = on_deferred_start;
+        h2o_timeout_link(ctx->loop, &ctx->h2o.zero_timeout, &r->deferred_start);
+        return 0;
+    }
     gw_admission_begin(r);
     return 0;
 }

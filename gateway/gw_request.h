@@ -55,6 +55,7 @@ typedef struct st_gw_request_t {
     h2o_iovec_t pending_piece;
     h2o_timeout_entry_t deadline;
     h2o_timeout_entry_t flush_head;
+    h2o_timeout_entry_t deferred_start; /* HTTP/2: admission starts one turn of the loop later */
 
     void *admission; /* gw_admission's per-request state, in the same pool */
     h2o_linklist_t live_link;
@@ -72,6 +73,11 @@ void gw_proxy_respond_error(gw_request_t *r, int status, const char *code, const
 
 /* End of a drain: every request still waiting for admission gets 503 (`queue_timeout`). */
 void gw_proxy_shed_waiting(gw_ctx_t *ctx);
+
+/* The value of a request field: every line of it joined in order with ", " (RFC 9110 section
+ * 5.3: a proxy that appends its own X-Forwarded-For line counts as much as one that extends the
+ * last), in the request's pool; {NULL, 0} when the request has no such field. `name` lower-case. */
+h2o_iovec_t gw_request_header(h2o_req_t *req, const char *name, size_t name_len);
 
 /* Records what admission decided for the metrics and the access log (the last call wins). */
 void gw_request_set_decision(gw_request_t *r, gw_admission_decision_t decision);
