@@ -1,5 +1,6 @@
 """The threat demo apps (examples/threats/) really fail the way they claim, and their
-instrumentation counts it."""
+instrumentation counts it; and bench/threats runs an attack directly and through sluice and
+reports a policy this sluice refuses instead of crashing."""
 import http.client
 import json
 import subprocess
@@ -7,7 +8,7 @@ import threading
 import time
 
 import pytest
-from harness import PYTHON, REPO, free_port, stop_process, wait_until
+from harness import PYTHON, REPO, SLUICE_BIN, free_port, stop_process, wait_until
 
 THREATS = REPO / "examples" / "threats"
 
@@ -172,3 +173,21 @@ def test_honest_app_bounds_itself_by_the_request_budget(kind):
         assert s["in_flight"] == 0 and s["timeouts_honoured"] == 1
     finally:
         stop_process(a.proc, timeout=2)
+
+
+def test_runner_direct_and_through_sluice(tmp_path):
+    refused = tmp_path / "refused.yaml"
+    refused.write_text("listen: ${SLUICE_LISTEN}\nno_such_key: 1\n")
+    out = subprocess.run(
+        [str(REPO / "bench" / "threats"), "--sluice", SLUICE_BIN, "--only", "wallet,tracebacks", "--apps", "tornado",
+         "--seconds", "1", "--policy", f"tracebacks={refused}", "--out", str(tmp_path / "report.md")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in out.stdout.splitlines() if "| tornado |" in line}
+    wallet = rows["lost update / double spend (per account)"]
+    assert not wallet[2].startswith("0 lost updates")  # direct: updates lost
+    assert wallet[3] == "0 lost updates, 0 double spends"  # through sluice: serialised per user
+    assert rows["traceback + secrets in a 500 and a 400"][3] == "not supported by this sluice"
+    assert "no_such_key" in out.stdout
+    assert (tmp_path / "report.md").read_text() == out.stdout
