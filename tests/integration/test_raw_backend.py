@@ -34,22 +34,22 @@ def connect(b, timeout=5.0):
 
 
 def read_response(sock):
-    """One response with a Content-Length body: (status, headers list, body)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        assert chunk, f"EOF inside a response head: {data!r}"
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
+    """One response with a Content-Length body: (status, headers list, body). Reads no byte
+    past it, so that pipelined responses can be read one after the other."""
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        byte = sock.recv(1)
+        assert byte, f"EOF inside a response head: {head!r}"
+        head += byte
+    lines = head[:-4].decode("latin-1").split("\r\n")
     headers = [tuple(x.strip() for x in line.split(":", 1)) for line in lines[1:]]
     length = int(dict((n.lower(), v) for n, v in headers)["content-length"])
-    while len(rest) < length:
-        chunk = sock.recv(65536)
+    body = b""
+    while len(body) < length:
+        chunk = sock.recv(length - len(body))
         assert chunk, "EOF inside a response body"
-        rest += chunk
-    assert len(rest) == length, "bytes after the response"
-    return int(lines[0].split(" ")[1]), headers, rest
+        body += chunk
+    return int(lines[0].split(" ")[1]), headers, body
 
 
 def read_until_eof(sock):
