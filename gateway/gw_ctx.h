@@ -97,6 +97,9 @@ typedef struct st_gw_ctx_t {
     time_t log_second; /* the second whose "YYYY-mm-ddTHH:MM:SS" is in log_second_text */
     char log_second_text[24];
     int draining;
+    h2o_multithread_receiver_t reload_receiver; /* a reload thread's result (gw_server.c) */
+    int reloading;                              /* a reload thread runs */
+    int reload_again;                           /* SIGHUP came during it */
     uint64_t config_reloads_ok, config_reloads_failed;
 } gw_ctx_t;
 

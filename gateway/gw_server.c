@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,13 +77,15 @@ static void flush_log(h2o_timeout_entry_t *entry)
     h2o_timeout_link(ctx->loop, &ctx->log_flush, &ctx->log_flush_entry);
 }
 
-static int resolve(const cfg_address_t *addr, struct sockaddr_storage *ss, socklen_t *len, int passive)
+/* Blocking (getaddrinfo): on the loop only at start; reloads resolve on their own thread. On
+ * failure, the reason is written to err (err_size bytes). */
+static int resolve(const cfg_address_t *addr, struct sockaddr_storage *ss, socklen_t *len, int passive, char *err, size_t err_size)
 {
     memset(ss, 0, sizeof(*ss));
     if (addr->kind == CFG_ADDR_UNIX) {
         struct sockaddr_un *sun = (struct sockaddr_un *)ss;
         if (strlen(addr->host) >= sizeof(sun->sun_path)) {
-            fprintf(stderr, "sluice: %s: unix socket path too long\n", addr->text);
+            snprintf(err, err_size, "%s: unix socket path too long", addr->text);
             return -1;
         }
         sun->sun_family = AF_UNIX;
@@ -95,15 +98,51 @@ static int resolve(const cfg_address_t *addr, struct sockaddr_storage *ss, sockl
     snprintf(port, sizeof(port), "%u", addr->port);
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
-    int err = getaddrinfo(addr->host, port, &hints, &res);
-    if (err != 0) {
-        fprintf(stderr, "sluice: %s: cannot resolve: %s\n", addr->text, gai_strerror(err));
+    int gai = getaddrinfo(addr->host, port, &hints, &res);
+    if (gai != 0) {
+        snprintf(err, err_size, "%s: cannot resolve: %s", addr->text, gai_strerror(gai));
         return -1;
     }
     memcpy(ss, res->ai_addr, res->ai_addrlen);
     *len = res->ai_addrlen;
     freeaddrinfo(res);
     return 0;
+}
+
+/* A config read and its upstream addresses resolved: everything a generation needs that may
+ * block (file, DNS), so that a reload can do it away from the loop. */
+typedef struct st_gw_loaded_t {
+    cfg_config_t *config; /* NULL when the file was refused */
+    cfg_errors_t errors;
+    struct sockaddr_storage *addrs; /* one per upstream */
+    socklen_t *addrlens;
+    char error[512]; /* an upstream that did not resolve */
+} gw_loaded_t;
+
+static void free_loaded(gw_loaded_t *l)
+{
+    cfg_errors_clear(&l->errors);
+    free(l->addrs);
+    free(l->addrlens);
+    free(l);
+}
+
+/* Resolves the upstreams of `config` (taken over); NULL config fields on failure, with why. */
+static gw_loaded_t *resolve_config(cfg_config_t *config)
+{
+    gw_loaded_t *l = calloc(1, sizeof(*l));
+    if (l == NULL || (l->addrs = calloc(config->num_upstreams + 1, sizeof(*l->addrs))) == NULL ||
+        (l->addrlens = calloc(config->num_upstreams + 1, sizeof(*l->addrlens))) == NULL)
+        h2o_fatal("no memory");
+    l->config = config;
+    for (size_t i = 0; i != config->num_upstreams; ++i) {
+        if (resolve(&config->upstreams[i].address, &l->addrs[i], &l->addrlens[i], 0, l->error, sizeof(l->error)) != 0) {
+            cfg_free(config);
+            l->config = NULL;
+            break;
+        }
+    }
+    return l;
 }
 
 static gw_route_metrics_t *metrics_for(gw_ctx_t *ctx, const char *route_name)
@@ -142,30 +181,21 @@ static void free_generation(gw_ctx_t *ctx, gw_generation_t *gen)
     free(gen);
 }
 
-/* The runtime state for `config` (taken over by the generation), sharing the limiter state of
- * unchanged limits with `previous`. NULL (after printing why) when an upstream cannot be
- * resolved. */
-static gw_generation_t *create_generation(gw_ctx_t *ctx, cfg_config_t *config, const gw_generation_t *previous)
+/* The runtime state of a loaded config (whose config the generation takes over), sharing the
+ * limiter state of unchanged limits with `previous`. */
+static gw_generation_t *create_generation(gw_ctx_t *ctx, gw_loaded_t *loaded, const gw_generation_t *previous)
 {
+    cfg_config_t *config = loaded->config;
     gw_generation_t *gen = calloc(1, sizeof(*gen));
     if (gen == NULL || (gen->upstreams = calloc(config->num_upstreams + 1, sizeof(*gen->upstreams))) == NULL ||
         (gen->routes = calloc(config->num_routes + 1, sizeof(*gen->routes))) == NULL)
         h2o_fatal("no memory");
     gen->config = config;
+    loaded->config = NULL;
     gen->refs = 1;
-    for (size_t i = 0; i != config->num_upstreams; ++i) {
-        struct sockaddr_storage ss;
-        socklen_t len;
-        if (resolve(&config->upstreams[i].address, &ss, &len, 0) != 0) {
-            for (size_t j = 0; j != i; ++j)
-                gw_upstream_dispose(&gen->upstreams[j]);
-            free(gen->upstreams);
-            free(gen->routes);
-            free(gen);
-            return NULL;
-        }
-        gw_upstream_init(&gen->upstreams[i], &config->upstreams[i], ctx->loop, (struct sockaddr *)&ss, len);
-    }
+    for (size_t i = 0; i != config->num_upstreams; ++i)
+        gw_upstream_init(&gen->upstreams[i], &config->upstreams[i], ctx->loop, (struct sockaddr *)&loaded->addrs[i],
+                         loaded->addrlens[i]);
     for (size_t i = 0; i != config->num_routes; ++i) {
         gw_route_rt_t *route = &gen->routes[i];
         route->cfg = &config->routes[i];
@@ -183,6 +213,8 @@ void gw_generation_release(gw_ctx_t *ctx, gw_generation_t *gen)
     if (--gen->refs == 0)
         free_generation(ctx, gen);
 }
+
+static void on_reload_loaded(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
 
 /* Settings read by h2o or by the listeners rather than per request. */
 static void apply_client_settings(gw_ctx_t *ctx, const cfg_config_t *config)
@@ -246,10 +278,58 @@ int gw_ctx_init(gw_ctx_t *ctx, h2o_evloop_t *loop, cfg_config_t *config, const c
     gw_admission_init_ctx(ctx);
     apply_client_settings(ctx, config);
 
-    if ((ctx->gen = create_generation(ctx, config, NULL)) == NULL)
+    gw_loaded_t *loaded = resolve_config(config);
+    if (loaded->config == NULL) {
+        fprintf(stderr, "sluice: %s\n", loaded->error);
+        free_loaded(loaded);
         return -1;
-    gw_global_apply_redis(ctx, config);
+    }
+    ctx->gen = create_generation(ctx, loaded, NULL);
+    free_loaded(loaded);
+    h2o_multithread_register_receiver(ctx->h2o.queue, &ctx->reload_receiver, on_reload_loaded);
+    gw_global_apply_redis(ctx, ctx->gen->config);
     return 0;
+}
+
+/* ---- reload ----
+ *
+ * SIGHUP reads the file and resolves its upstreams on a thread of its own, so that a slow DNS or
+ * a huge file never stalls the loop: requests and the admin API go on meanwhile. The result comes
+ * back as a message to the loop, which builds the generation. A SIGHUP during a reload makes one
+ * more reload once it is done (the file may have changed again). */
+
+typedef struct st_gw_reload_msg_t {
+    h2o_multithread_message_t super;
+    gw_loaded_t *loaded;
+} gw_reload_msg_t;
+
+typedef struct st_gw_reload_job_t {
+    h2o_multithread_receiver_t *receiver;
+    char *path;
+} gw_reload_job_t;
+
+static void *reload_thread(void *arg)
+{
+    gw_reload_job_t *job = arg;
+    cfg_errors_t errors = {0};
+    cfg_config_t *config = cfg_load_file(job->path, &errors);
+    gw_loaded_t *loaded;
+    if (config != NULL) {
+        loaded = resolve_config(config);
+    } else {
+        loaded = calloc(1, sizeof(*loaded));
+        if (loaded == NULL)
+            h2o_fatal("no memory");
+    }
+    loaded->errors = errors;
+    gw_reload_msg_t *msg = calloc(1, sizeof(*msg));
+    if (msg == NULL)
+        h2o_fatal("no memory");
+    msg->loaded = loaded;
+    h2o_multithread_send_message(job->receiver, &msg->super);
+    free(job->path);
+    free(job);
+    return NULL;
 }
 
 static int same_address(const cfg_address_t *a, const cfg_address_t *b)
@@ -257,39 +337,75 @@ static int same_address(const cfg_address_t *a, const cfg_address_t *b)
     return strcmp(a->text, b->text) == 0;
 }
 
-void gw_reload(gw_ctx_t *ctx)
+static void apply_reload(gw_ctx_t *ctx, gw_loaded_t *loaded)
 {
-    cfg_errors_t errors = {0};
-    cfg_config_t *config = cfg_load_file(ctx->config_path, &errors);
-    if (config == NULL) {
-        for (size_t i = 0; i != errors.count; ++i)
-            fprintf(stderr, "%s\n", errors.items[i]);
-        fprintf(stderr, "sluice: reload of %s failed (%zu error%s): the running config stays\n", ctx->config_path, errors.count,
-                errors.count == 1 ? "" : "s");
-        cfg_errors_clear(&errors);
+    if (loaded->config == NULL) {
+        for (size_t i = 0; i != loaded->errors.count; ++i)
+            fprintf(stderr, "%s\n", loaded->errors.items[i]);
+        if (loaded->error[0] != '\0')
+            fprintf(stderr, "sluice: %s\n", loaded->error);
+        fprintf(stderr, "sluice: reload of %s failed (%zu error%s): the running config stays\n", ctx->config_path,
+                loaded->errors.count + (loaded->error[0] != '\0'),
+                loaded->errors.count + (loaded->error[0] != '\0') == 1 ? "" : "s");
         ++ctx->config_reloads_failed;
         return;
     }
-    const cfg_config_t *old = ctx->gen->config;
+    const cfg_config_t *old = ctx->gen->config, *config = loaded->config;
     int listeners_changed = config->num_listen != old->num_listen || !same_address(&config->admin, &old->admin);
     for (size_t i = 0; !listeners_changed && i != config->num_listen; ++i)
         listeners_changed = !same_address(&config->listen[i], &old->listen[i]);
     if (listeners_changed)
         fprintf(stderr, "sluice: reload: listen/admin addresses changed; they take effect at the next restart\n");
-    gw_generation_t *gen = create_generation(ctx, config, ctx->gen);
-    if (gen == NULL) {
-        fprintf(stderr, "sluice: reload of %s failed: the running config stays\n", ctx->config_path);
-        cfg_free(config);
-        ++ctx->config_reloads_failed;
-        return;
-    }
-    apply_client_settings(ctx, config);
+    gw_generation_t *gen = create_generation(ctx, loaded, ctx->gen);
+    apply_client_settings(ctx, gen->config);
     gw_generation_t *previous = ctx->gen;
     ctx->gen = gen;
-    gw_global_apply_redis(ctx, config);
+    gw_global_apply_redis(ctx, gen->config);
     gw_generation_release(ctx, previous);
     ++ctx->config_reloads_ok;
-    fprintf(stderr, "sluice: reloaded %s (%zu routes)\n", ctx->config_path, config->num_routes);
+    fprintf(stderr, "sluice: reloaded %s (%zu routes)\n", ctx->config_path, gen->config->num_routes);
+}
+
+static void on_reload_loaded(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    gw_ctx_t *ctx = H2O_STRUCT_FROM_MEMBER(gw_ctx_t, reload_receiver, receiver);
+    while (!h2o_linklist_is_empty(messages)) {
+        gw_reload_msg_t *msg = H2O_STRUCT_FROM_MEMBER(gw_reload_msg_t, super.link, messages->next);
+        h2o_linklist_unlink(&msg->super.link);
+        apply_reload(ctx, msg->loaded);
+        free_loaded(msg->loaded);
+        free(msg);
+    }
+    ctx->reloading = 0;
+    if (ctx->reload_again) {
+        ctx->reload_again = 0;
+        gw_reload(ctx);
+    }
+}
+
+void gw_reload(gw_ctx_t *ctx)
+{
+    if (ctx->reloading) {
+        ctx->reload_again = 1;
+        return;
+    }
+    gw_reload_job_t *job = malloc(sizeof(*job));
+    if (job == NULL || (job->path = strdup(ctx->config_path)) == NULL)
+        h2o_fatal("no memory");
+    job->receiver = &ctx->reload_receiver;
+    pthread_attr_t attr;
+    pthread_t tid;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&tid, &attr, reload_thread, job) != 0) {
+        fprintf(stderr, "sluice: reload: cannot start a thread: %s\n", strerror(errno));
+        free(job->path);
+        free(job);
+        ++ctx->config_reloads_failed;
+    } else {
+        ctx->reloading = 1;
+    }
+    pthread_attr_destroy(&attr);
 }
 
 /* ---- listeners ---- */
@@ -348,8 +464,11 @@ static int open_listener(gw_ctx_t *ctx, const cfg_address_t *addr, int is_admin,
     socklen_t len;
     int fd, on = 1;
 
-    if (resolve(addr, &ss, &len, 1) != 0)
+    char why[512];
+    if (resolve(addr, &ss, &len, 1, why, sizeof(why)) != 0) {
+        fprintf(stderr, "sluice: %s\n", why);
         return -1;
+    }
     if (addr->kind == CFG_ADDR_UNIX) {
         struct stat st;
         if (stat(addr->host, &st) == 0 && S_ISSOCK(st.st_mode))

@@ -10,8 +10,9 @@
 /* Builds the context for `config`, which becomes its first generation (and is freed with it).
  * Resolves upstream addresses. Returns 0, or -1 after printing why on stderr. */
 int gw_ctx_init(gw_ctx_t *ctx, h2o_evloop_t *loop, cfg_config_t *config, const char *config_path);
-/* SIGHUP: loads config_path again. A valid file becomes the current generation (limiter state
- * of unchanged limits carried over); a bad one is logged and counted, and the old one stays. */
+/* SIGHUP: loads config_path again, on a thread (file and DNS), then on the loop: a valid file
+ * becomes the current generation (limiter state of unchanged limits carried over); a bad one is
+ * logged and counted, and the old one stays. Returns at once. */
 void gw_reload(gw_ctx_t *ctx);
 /* Drops a reference to a generation; the last one frees it. */
 void gw_generation_release(gw_ctx_t *ctx, gw_generation_t *gen);

@@ -88,6 +88,36 @@ def test_bad_reload_keeps_the_old_config(backend, start_sluice):
     assert requests.get(s.admin_url + "/config").json()["routes"][0]["upstream"] == "app"
 
 
+def test_the_loop_keeps_answering_while_a_reload_reads_its_file(backend, start_sluice):
+    """The file is read (and upstream names resolved) off the loop: with the policy behind a FIFO
+    that nothing writes yet, the reload cannot finish, and meanwhile requests and the admin API
+    are answered. Once the file comes, the reload completes."""
+    import os
+    s = start_sluice(BASE + "  - {{name: r, upstream: app, rate_limits: [{{name: a, rate: 1/m, burst: 1}}]}}\n",
+                     upstream=backend.address)
+    text = s.config.read_text()
+    os.unlink(s.config)
+    os.mkfifo(s.config)
+    s.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.3)
+    started = time.monotonic()
+    assert requests.get(s.admin_url + "/healthz", timeout=2).status_code == 200
+    assert requests.get(s.url + "/hello", timeout=2).status_code == 200
+    assert requests.get(s.url + "/hello", timeout=2).status_code == 429  # the old config's limit
+    assert time.monotonic() - started < 1.5
+    assert s.metric("sluice_config_reloads_total", result="success") == 0
+    # a second SIGHUP meanwhile is one more reload, done after the first
+    s.proc.send_signal(signal.SIGHUP)
+    new = text[: text.index("routes:\n") + len("routes:\n")] + "  - {name: r, upstream: app}\n"
+    with open(s.config, "w") as fifo:  # the first reload's open of the FIFO returns now
+        tmp = s.config.with_suffix(".new")
+        tmp.write_text(new)
+        os.rename(tmp, s.config)  # so that the second reload reads a plain file
+        fifo.write(new)
+    wait_until(lambda: s.metric("sluice_config_reloads_total", result="success") == 2, what="two reloads")
+    assert [requests.get(s.url + "/hello").status_code for _ in range(3)] == [200] * 3
+
+
 def test_drain_lets_requests_finish_while_readyz_says_503(backend, start_sluice):
     s = start_sluice(BASE.replace("drain_delay: 0ms", "drain_delay: 1s\nshutdown_timeout: 10s")
                      + "  - {{name: r, upstream: app}}\n", upstream=backend.address)
