@@ -68,6 +68,7 @@ void gw_accesslog_write(gw_request_t *r, int status)
         .total_ns = ns_between(r->arrived_ns, now),
         .client_ip = r->client_key_ip,
         .bytes = req->bytes_sent,
+        .cut = r->cut ? gw_cut_reason_names[r->cut_reason] : NULL,
     };
     emit(ctx, &line);
 }

@@ -82,6 +82,11 @@ size_t gw_logline_format(char *dst, const gw_logline_t *l)
     d = put_plain(d, l->client_ip, GW_LOGLINE_MAX_NAME);
     d = PUT_LITERAL(d, "\",\"bytes\":");
     d = put_u64(d, l->bytes);
+    if (l->cut != NULL) {
+        d = PUT_LITERAL(d, ",\"cut\":\"");
+        d = put_plain(d, l->cut, GW_LOGLINE_MAX_NAME);
+        *d++ = '"';
+    }
     d = PUT_LITERAL(d, "}\n");
     return (size_t)(d - dst);
 }

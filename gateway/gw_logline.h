@@ -13,7 +13,7 @@
 #define GW_LOGLINE_MAX_ID 128   /* request ids longer than this are cut */
 #define GW_LOGLINE_MAX_NAME 128 /* route names, decisions, client addresses */
 /* Room for the longest line: every escaped byte takes up to 6 characters. */
-#define GW_LOGLINE_SIZE (6 * (GW_LOGLINE_MAX_PATH + GW_LOGLINE_MAX_METHOD) + 4 * GW_LOGLINE_MAX_NAME + GW_LOGLINE_MAX_ID + 512)
+#define GW_LOGLINE_SIZE (6 * (GW_LOGLINE_MAX_PATH + GW_LOGLINE_MAX_METHOD) + 5 * GW_LOGLINE_MAX_NAME + GW_LOGLINE_MAX_ID + 512)
 
 typedef struct {
     const char *second; /* "YYYY-MM-DDTHH:MM:SS" (UTC), formatted once a second by the caller */
@@ -30,6 +30,7 @@ typedef struct {
     uint64_t queue_ns, upstream_ns, total_ns;
     const char *client_ip;
     uint64_t bytes;
+    const char *cut; /* why the response was cut short after its head, or NULL (then no "cut" key) */
 } gw_logline_t;
 
 /* Writes the line, ending in '\n', to dst (at least GW_LOGLINE_SIZE bytes); returns its length.

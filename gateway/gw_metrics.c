@@ -21,6 +21,8 @@ void gw_histogram_observe(gw_histogram_t *h, double seconds)
     h->sum += seconds;
 }
 
+const char *const gw_cut_reason_names[GW_CUT_REASON_COUNT] = {"read_timeout", "reset", "bad_response", "client_gone"};
+
 const char *const gw_redis_error_names[GW_REDIS_ERR_KIND_COUNT] = {"connect", "auth", "timeout", "reply"};
 
 /* One histogram; `route` NULL for a histogram without labels. */
@@ -109,6 +111,13 @@ char *gw_metrics_render(const gw_metrics_source_t *src, size_t *len)
         for (size_t k = 0; k != GW_UPERR_KIND_COUNT; ++k)
             gw_textbuf_printf(&b, "sluice_upstream_errors_total{route=\"%s\",kind=\"%s\"} %llu\n", src->route_names[r],
                               gw_upstream_error_names[k], (unsigned long long)src->routes[r]->upstream_errors[k]);
+
+    gw_textbuf_printf(&b, "# HELP sluice_responses_cut_total Responses cut short after their head was sent, by reason.\n"
+                          "# TYPE sluice_responses_cut_total counter\n");
+    for (size_t r = 0; r != src->num_routes; ++r)
+        for (size_t k = 0; k != GW_CUT_REASON_COUNT; ++k)
+            gw_textbuf_printf(&b, "sluice_responses_cut_total{route=\"%s\",reason=\"%s\"} %llu\n", src->route_names[r],
+                              gw_cut_reason_names[k], (unsigned long long)src->routes[r]->responses_cut[k]);
 
     gw_textbuf_printf(&b,
                       "# HELP sluice_config_reloads_total Configuration reloads, by result.\n"

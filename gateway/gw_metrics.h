@@ -34,10 +34,17 @@ extern const char *const gw_admission_decision_names[GW_ADM_DECISION_COUNT];
 #define GW_STATUS_MIN 100
 #define GW_STATUS_MAX 599
 
+/* Why a response that had started was cut short: an upstream failure mid-body (the kinds of
+ * gw_upstream_error_t that can happen then) or the client gone. */
+typedef enum { GW_CUT_READ_TIMEOUT, GW_CUT_RESET, GW_CUT_BAD_RESPONSE, GW_CUT_CLIENT_GONE, GW_CUT_REASON_COUNT } gw_cut_reason_t;
+
+extern const char *const gw_cut_reason_names[GW_CUT_REASON_COUNT];
+
 typedef struct st_gw_route_metrics_t {
     uint64_t requests_by_status[GW_STATUS_MAX - GW_STATUS_MIN + 1];
     uint64_t admission[GW_ADM_DECISION_COUNT];
     uint64_t upstream_errors[GW_UPERR_KIND_COUNT];
+    uint64_t responses_cut[GW_CUT_REASON_COUNT];
     int64_t in_flight;
     int64_t queue_depth;
     gw_histogram_t queue_wait;

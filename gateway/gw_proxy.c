@@ -208,6 +208,10 @@ static void on_upstream_error(gw_exchange_t *ex, gw_upstream_error_t kind, int b
     gw_request_t *r = ex->data;
     ++r->route->metrics->upstream_errors[kind];
     if (!before_head) {
+        r->cut = 1;
+        r->cut_reason = kind == GW_UPERR_READ_TIMEOUT   ? GW_CUT_READ_TIMEOUT
+                        : kind == GW_UPERR_BAD_RESPONSE ? GW_CUT_BAD_RESPONSE
+                                                        : GW_CUT_RESET;
         /* mid-body: all h2o can do is cut the client connection (HTTP/1) or reset the stream */
         r->state = GW_REQ_RESPONDED;
         if (r->h2o_busy)
@@ -418,6 +422,10 @@ static void on_request_dispose(void *data)
         gw_request_set_decision(r, GW_ADM_CLIENT_GONE);
     abandon(r);
     int status = req->res.status != 0 ? req->res.status : 499;
+    if (r->state == GW_REQ_STREAMING && !r->cut) {
+        r->cut = 1; /* the client left mid-body */
+        r->cut_reason = GW_CUT_CLIENT_GONE;
+    }
     if (req->version >= 0x200 && r->state != GW_REQ_RESPONDED)
         gw_h2guard_count_reset(&r->ctx->h2guard, req->conn, gw_now_ns());
     gw_route_metrics_t *m = metrics_of(r);
@@ -425,6 +433,8 @@ static void on_request_dispose(void *data)
         --m->in_flight;
     if (r->has_decision)
         ++m->admission[r->decision];
+    if (r->cut)
+        ++m->responses_cut[r->cut_reason];
     gw_count_status(m, status);
     gw_accesslog_write(r, status);
     gw_generation_release(r->ctx, r->gen);

@@ -35,6 +35,8 @@ typedef struct st_gw_request_t {
     unsigned error_pending : 1;
     unsigned head_flushed : 1;
     unsigned peer_trusted : 1; /* the peer is one of client.trusted_proxies */
+    unsigned cut : 1;          /* the response was cut short after its head: cut_reason says why */
+    gw_cut_reason_t cut_reason;
 
     uint64_t arrived_ns;
     uint64_t admitted_ns;

@@ -17,15 +17,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "fixtures")
 from raw_backend import CLOSE, RawBackend, reply  # noqa: E402
 
 
-def policy(routes, client="", upstream_opts=""):
-    return (
-        HEAD
-        + client
-        + '\nupstreams:\n  app: {{address: "{upstream}", connect_timeout: 500ms, read_timeout: 5s'
-        + upstream_opts
-        + "}}\nroutes:\n"
-        + routes
-    )
+def policy(routes, client="", upstream_opts="connect_timeout: 500ms, read_timeout: 5s"):
+    return HEAD + client + '\nupstreams:\n  app: {{address: "{upstream}", ' + upstream_opts + "}}\nroutes:\n" + routes
 
 
 CATCH_ALL = "  - {{name: api, upstream: app}}\n"
@@ -300,6 +293,32 @@ def test_a_backend_that_sends_less_than_its_length_gives_a_cut_response(raw_back
     head, _, body = out.partition(b"\r\n\r\n")
     assert b" 200 " in head.split(b"\r\n")[0] and len(body) == 40  # the client sees the length short
     assert s.metric("sluice_upstream_errors_total", route="api", kind="reset") == 1
+    # a cut response is not a plain 200: the log line and a counter say so
+    line = wait_until(lambda: s.access_log(), timeout=3, what="a log line")[-1]
+    assert line["status"] == 200 and line["cut"] == "reset", line
+    assert s.metric("sluice_responses_cut_total", route="api", reason="reset") == 1
+
+
+def test_a_stream_stalled_past_read_timeout_is_logged_as_cut(raw_backend, start_sluice):
+    raw_backend.responder = lambda req: [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", 30]
+    s = start_sluice(policy(CATCH_ALL, upstream_opts="read_timeout: 300ms"), upstream=raw_backend.address)
+    out = raw_request(s.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert b"hello" in out and not out.endswith(b"0\r\n\r\n")  # no last chunk: the client sees the cut
+    line = wait_until(lambda: s.access_log(), timeout=3, what="a log line")[-1]
+    assert line["status"] == 200 and line["cut"] == "read_timeout", line
+    assert s.metric("sluice_responses_cut_total", route="api", reason="read_timeout") == 1
+
+
+def test_a_client_that_leaves_mid_body_is_logged_as_cut(raw_backend, start_sluice):
+    raw_backend.responder = lambda req: [b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello", 30]
+    s = start_sluice(policy(CATCH_ALL), upstream=raw_backend.address)
+    with socket.create_connection(("127.0.0.1", s.port)) as c:
+        c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.settimeout(3)
+        assert b"hello" in c.recv(4096)
+    line = wait_until(lambda: s.access_log(), timeout=3, what="a log line")[-1]
+    assert line["cut"] == "client_gone", line
+    wait_until(lambda: s.metric("sluice_responses_cut_total", route="api", reason="client_gone") == 1, what="counted")
 
 
 def test_a_slow_reader_does_not_make_sluice_buffer_the_response(raw_backend, start_sluice, tmp_path):

@@ -57,6 +57,16 @@ static void test_no_route_and_escapes(void)
     CHECK(strstr(text, "\"status\":404,\"decision\":\"none\"") != NULL);
 }
 
+/* A response cut short says why, as the last key; an uncut one has no such key. */
+static void test_cut(void)
+{
+    gw_logline_t l = sample();
+    CHECK(strstr(format(&l), "\"cut\"") == NULL);
+    l.cut = "read_timeout";
+    const char *text = format(&l);
+    CHECK(strstr(text, "\"bytes\":512,\"cut\":\"read_timeout\"}\n") != NULL);
+}
+
 static void test_durations_round_to_the_microsecond(void)
 {
     gw_logline_t l = sample();
@@ -105,6 +115,7 @@ int main(void)
 {
     test_whole_line();
     test_no_route_and_escapes();
+    test_cut();
     test_durations_round_to_the_microsecond();
     test_long_fields_are_cut_and_fit();
     return CHECK_SUMMARY();
