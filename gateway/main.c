@@ -17,7 +17,7 @@
 #define SLUICE_VERSION "dev"
 #endif
 
-static volatile sig_atomic_t drain_requested, reload_requested;
+static volatile sig_atomic_t drain_requested, reload_requested, exit_now;
 /* The loop's context stays reachable until exit: libh2o 2.2 cannot dispose a context while
  * client connections are open, so the process ends with it alive rather than half torn down,
  * and a leak checker sees only memory that really became unreachable. */
@@ -27,6 +27,8 @@ static void on_signal(int signo)
 {
     if (signo == SIGHUP)
         reload_requested = 1;
+    else if (drain_requested)
+        exit_now = 1; /* a second SIGTERM/SIGINT: an operator who will not wait for the drain */
     else
         drain_requested = 1;
 }
@@ -63,7 +65,8 @@ static void install_signal_handlers(void)
 
 /* SIGTERM/SIGINT: /readyz turns 503 at once; new connections are still accepted for
  * drain_delay (so the load balancer notices first), then refused; requests in progress get up
- * to shutdown_timeout to finish. */
+ * to shutdown_timeout to finish; the process exits 0 as soon as none is left after drain_delay.
+ * A second SIGTERM/SIGINT exits at once (status 1). */
 static int run(gw_ctx_t *ctx)
 {
     uint64_t drain_started = 0;
@@ -75,9 +78,17 @@ static int run(gw_ctx_t *ctx)
             gw_reload(ctx);
         }
         const cfg_config_t *config = ctx->gen->config;
+        if (exit_now) {
+            fprintf(stderr, "sluice: second signal: exiting now with %zu request(s) in progress\n", ctx->live_requests);
+            fflush(ctx->access_log);
+            return 1;
+        }
         if (drain_requested && drain_started == 0) {
             drain_started = gw_now_ns();
             ctx->draining = 1;
+            /* HTTP/2 clients get GOAWAY now (new requests go to a new connection, which is still
+             * accepted for drain_delay); HTTP/1 responses say Connection: close from now on */
+            h2o_context_request_shutdown(&ctx->h2o);
             fprintf(stderr, "sluice: draining (drain_delay %llums, shutdown_timeout %llums)\n",
                     (unsigned long long)config->drain_delay_ms, (unsigned long long)config->shutdown_timeout_ms);
         }

@@ -165,3 +165,62 @@ def test_waiters_still_queued_when_shutdown_timeout_ends_get_503(backend, start_
             pass  # cut at exit: it outlived shutdown_timeout
     assert s.proc.wait(10) == 0
     assert "shutdown_timeout reached" in s.stderr_text()
+
+
+def test_drain_tells_keep_alive_clients_to_close_and_exits_once_idle(backend, start_sluice):
+    """During the drain an HTTP/1.1 client is told `Connection: close` on its pooled connection
+    (so it never races the close), an HTTP/2 client gets GOAWAY, and with nothing in flight the
+    process exits right after drain_delay."""
+    import socket
+    import h2.config
+    import h2.connection
+    import h2.events
+    s = start_sluice(BASE.replace("drain_delay: 0ms", "drain_delay: 1s") + "  - {{name: r, upstream: app}}\n",
+                     upstream=backend.address)
+    pooled = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+    pooled.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+    first = pooled.recv(65536)
+    assert b" 200 " in first and b"connection: close" not in first.lower()
+    h2sock = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+    h2conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True))
+    h2conn.initiate_connection()
+    h2sock.sendall(h2conn.data_to_send())
+    h2sock.recv(65536)
+
+    s.proc.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    wait_until(lambda: requests.get(s.admin_url + "/readyz").status_code == 503, timeout=2, what="readyz 503")
+    pooled.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+    second = pooled.recv(65536)
+    assert b" 200 " in second and b"connection: close" in second.lower(), second
+    events = []
+    h2sock.settimeout(2)
+    while not any(isinstance(e, h2.events.ConnectionTerminated) for e in events):
+        data = h2sock.recv(65536)
+        assert data, "the HTTP/2 connection closed without GOAWAY"
+        events += h2conn.receive_data(data)
+    assert s.proc.wait(10) == 0
+    assert time.monotonic() - started < 1.8, time.monotonic() - started
+    pooled.close()
+    h2sock.close()
+
+
+def test_a_second_signal_exits_at_once(backend, start_sluice):
+    s = start_sluice(BASE.replace("drain_delay: 0ms", "drain_delay: 0ms\nshutdown_timeout: 30s")
+                     + "  - {{name: r, upstream: app}}\n", upstream=backend.address)
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(requests.get, s.url + "/slow?ms=8000", timeout=15)
+        wait_until(lambda: backend.stats()["in_flight"] == 1, what="slow request in flight")
+        s.proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        assert s.proc.poll() is None  # draining: the request may finish
+        started = time.monotonic()
+        s.proc.send_signal(signal.SIGINT)
+        assert s.proc.wait(3) == 1
+        assert time.monotonic() - started < 1
+        try:
+            slow.result()
+        except requests.RequestException:
+            pass
+    assert "second signal" in s.stderr_text()
+    s.stopped_by_harness = True
