@@ -17,20 +17,15 @@
 #include <yaml.h>
 #include "cfg_mem.h"
 #include "cfg_units.h"
+#include "cfg_yaml.h"
 
 typedef struct st_loader_t {
-    yaml_document_t doc;
+    cfg_yaml_t yaml;
     const char *source;
     cfg_errors_t *errors;
     size_t num_errors;
     int has_redis_block;
 } loader_t;
-
-static void add_error(cfg_errors_t *errors, char *msg)
-{
-    errors->items = cfg_xrealloc(errors->items, (errors->count + 1) * sizeof(*errors->items));
-    errors->items[errors->count++] = msg;
-}
 
 static void error_at(loader_t *l, yaml_node_t *node, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void error_at(loader_t *l, yaml_node_t *node, const char *fmt, ...)
@@ -42,14 +37,14 @@ static void error_at(loader_t *l, yaml_node_t *node, const char *fmt, ...)
     /* libyaml counts from 0; editors and compilers count from 1 */
     unsigned long ln = node != NULL ? (unsigned long)node->start_mark.line + 1 : 1;
     unsigned long col = node != NULL ? (unsigned long)node->start_mark.column + 1 : 1;
-    add_error(l->errors, cfg_xasprintf("%s:%lu:%lu: %s", l->source, ln, col, msg));
+    cfg_errors_addf(l->errors, l->source, ln, col, "%s", msg);
     free(msg);
     ++l->num_errors;
 }
 
 static yaml_node_t *node_of(loader_t *l, int index)
 {
-    return yaml_document_get_node(&l->doc, index);
+    return yaml_document_get_node(&l->yaml.doc, index);
 }
 
 static const char *type_name(yaml_node_t *node)
@@ -272,43 +267,27 @@ static const char *key_text(yaml_node_t *k)
     return k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "";
 }
 
-/* The earlier pair of `map` whose scalar key equals that of `pair`, or NULL. */
-static yaml_node_pair_t *earlier_pair(loader_t *l, yaml_node_t *map, yaml_node_pair_t *pair)
-{
-    yaml_node_t *k = node_of(l, pair->key);
-    if (k->type != YAML_SCALAR_NODE)
-        return NULL;
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < pair; ++p) {
-        yaml_node_t *pk = node_of(l, p->key);
-        if (pk->type == YAML_SCALAR_NODE && strcmp(key_text(pk), key_text(k)) == 0)
-            return p;
-    }
-    return NULL;
-}
-
-/* Visits each pair of a mapping, skipping a key already seen in it: libyaml keeps repeated keys,
- * and the parsers size their arrays for one occurrence of each. mapping() reports the repeat.
- * The hidden loop variables take the line number so that nested loops do not shadow each other. */
+/* Visits each pair of a mapping. A repeated key is not among them (cfg_yaml keeps the first
+ * occurrence); mapping() reports it. The hidden loop variables take the line number so that
+ * nested loops do not shadow each other. */
 #define FOREACH_PAIR(l, map, k, v) FOREACH_PAIR_(l, map, k, v, CONCAT(pair_, __LINE__), CONCAT(once_, __LINE__))
 #define FOREACH_PAIR_(l, map, k, v, pair, once)                                                                                    \
     for (yaml_node_pair_t *pair = (map)->data.mapping.pairs.start; pair < (map)->data.mapping.pairs.top; ++pair)                   \
-        if (earlier_pair(l, map, pair) == NULL)                                                                                    \
-            for (yaml_node_t *k = node_of(l, pair->key), *v = node_of(l, pair->value), *once = k; once != NULL; once = NULL)
+        for (yaml_node_t *k = node_of(l, pair->key), *v = node_of(l, pair->value), *once = k; once != NULL; once = NULL)
 #define CONCAT(a, b) CONCAT_(a, b)
 #define CONCAT_(a, b) a##b
 
-/* Checks that `node` is a mapping and that no key appears twice in it (YAML requires unique keys,
- * and a second `timeout:` pasted further down would otherwise silently win). */
+/* Checks that `node` is a mapping and reports the keys repeated in it (YAML requires unique keys,
+ * and a second `timeout:` pasted further down would otherwise silently win or be lost). */
 static int mapping(loader_t *l, yaml_node_t *node, const char *what)
 {
     if (expect(l, node, YAML_MAPPING_NODE, what) != 0)
         return -1;
-    for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top; ++p) {
-        yaml_node_pair_t *first = earlier_pair(l, node, p);
-        if (first != NULL)
-            error_at(l, node_of(l, p->key), "duplicate key \"%s\" in %s (first at line %lu)", key_text(node_of(l, p->key)), what,
-                     (unsigned long)node_of(l, first->key)->start_mark.line + 1);
-    }
+    size_t n;
+    const cfg_yaml_dup_t *dups = cfg_yaml_dups_of(&l->yaml, (int)(node - l->yaml.doc.nodes.start) + 1, &n);
+    for (size_t i = 0; i != n; ++i)
+        error_at(l, node_of(l, dups[i].key), "duplicate key \"%s\" in %s (first at line %lu)", key_text(node_of(l, dups[i].key)),
+                 what, (unsigned long)node_of(l, dups[i].first)->start_mark.line + 1);
     return 0;
 }
 
@@ -860,52 +839,21 @@ static void set_defaults(cfg_config_t *c)
     c->client.max_body = 10 * 1024 * 1024;
 }
 
-static void syntax_error(loader_t *l, const yaml_parser_t *parser)
-{
-    /* scanner and parser errors carry a mark; reader errors (bad UTF-8) only a byte offset */
-    unsigned long line = (unsigned long)parser->problem_mark.line + 1, col = (unsigned long)parser->problem_mark.column + 1;
-    const char *sep = parser->context != NULL ? " " : "";
-    add_error(l->errors, cfg_xasprintf("%s:%lu:%lu: YAML syntax error: %s%s%s", l->source, line, col,
-                                       parser->problem != NULL ? parser->problem : "unknown", sep,
-                                       parser->context != NULL ? parser->context : ""));
-    ++l->num_errors;
-}
-
-/* A second document in the stream would be ignored by everything below; say so instead. */
-static void check_single_document(loader_t *l, yaml_parser_t *parser)
-{
-    yaml_document_t extra;
-    if (!yaml_parser_load(parser, &extra)) {
-        syntax_error(l, parser);
-        return;
-    }
-    yaml_node_t *root = yaml_document_get_root_node(&extra);
-    if (root != NULL)
-        error_at(l, root, "a second YAML document (after ---): the file must hold exactly one");
-    yaml_document_delete(&extra);
-}
-
 cfg_config_t *cfg_load_string(const char *yaml, size_t len, const char *source_name, cfg_errors_t *errors)
 {
     loader_t l = {.source = source_name, .errors = errors};
-    yaml_parser_t parser;
-
-    if (!yaml_parser_initialize(&parser))
-        cfg_out_of_memory();
-    yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
-    if (!yaml_parser_load(&parser, &l.doc)) {
-        /* libyaml stops at the first syntax error: nothing after it has a tree to check */
-        syntax_error(&l, &parser);
-        yaml_parser_delete(&parser);
+    int found = cfg_yaml_load(yaml, len, source_name, &l.yaml, errors);
+    if (found < 0) {
+        /* nothing after a syntax error has a tree to check */
+        cfg_yaml_free(&l.yaml);
         return NULL;
     }
-    check_single_document(&l, &parser);
-    yaml_parser_delete(&parser);
+    l.num_errors = (size_t)found;
 
     cfg_config_t *c = cfg_xcalloc(1, sizeof(*c));
     c->source = cfg_xstrdup(source_name);
     set_defaults(c);
-    yaml_node_t *root = yaml_document_get_root_node(&l.doc);
+    yaml_node_t *root = l.yaml.has_doc ? yaml_document_get_root_node(&l.yaml.doc) : NULL;
     if (root == NULL || (root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) {
         error_at(&l, NULL, "the file is empty: it needs at least upstreams: and routes:");
     } else if (root->type != YAML_MAPPING_NODE) {
@@ -914,7 +862,7 @@ cfg_config_t *cfg_load_string(const char *yaml, size_t len, const char *source_n
         mapping(&l, root, "the top level");
         parse_root(&l, root, c);
     }
-    yaml_document_delete(&l.doc);
+    cfg_yaml_free(&l.yaml);
 
     if (l.num_errors != 0) {
         cfg_free(c);
@@ -934,7 +882,7 @@ cfg_config_t *cfg_load_file(const char *path, cfg_errors_t *errors)
 {
     FILE *fp = fopen(path, "rb");
     if (fp == NULL) {
-        add_error(errors, cfg_xasprintf("%s: cannot open: %s", path, strerror(errno)));
+        cfg_errors_add(errors, cfg_xasprintf("%s: cannot open: %s", path, strerror(errno)));
         return NULL;
     }
     char *buf = NULL;
@@ -952,7 +900,7 @@ cfg_config_t *cfg_load_file(const char *path, cfg_errors_t *errors)
     fclose(fp);
     cfg_config_t *c = NULL;
     if (failed)
-        add_error(errors, cfg_xasprintf("%s: cannot read: %s", path, strerror(err)));
+        cfg_errors_add(errors, cfg_xasprintf("%s: cannot read: %s", path, strerror(err)));
     else
         c = cfg_load_string(buf, len, path, errors);
     free(buf);

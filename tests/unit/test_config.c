@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include "check.h"
 #include "cfg_config.h"
 
@@ -433,6 +434,119 @@ static void test_syntax_and_document_errors(void)
     CHECK(has_error(SLUICE_SOURCE_DIR ": cannot read: Is a directory"));
 }
 
+static double seconds_since(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+/* A malloc'd string: prefix, then `open` n times, then middle, then `close` n times, then suffix. */
+static char *nested(const char *prefix, const char *open, size_t n, const char *middle, const char *close, const char *suffix)
+{
+    size_t len = strlen(prefix) + n * (strlen(open) + strlen(close)) + strlen(middle) + strlen(suffix) + 1;
+    char *s = malloc(len), *p = s;
+    p += sprintf(p, "%s", prefix);
+    for (size_t i = 0; i != n; ++i)
+        p += sprintf(p, "%s", open);
+    p += sprintf(p, "%s", middle);
+    for (size_t i = 0; i != n; ++i)
+        p += sprintf(p, "%s", close);
+    sprintf(p, "%s", suffix);
+    return s;
+}
+
+/* Input built to be slow or huge: deep nesting, many keys, anchors, aliases that multiply. Each
+ * case took seconds to minutes (or gigabytes) with yaml_parser_load and pairwise key checks. */
+static void test_hostile_yaml(void)
+{
+    /* 64 levels (the root mapping is the first) load; the 65th is refused where it opens */
+    char *yaml = nested(BASE ROUTE_A "x: ", "[", 63, "", "]", "\n");
+    cfg_config_t *c = load(yaml);
+    CHECK(c == NULL);
+    CHECK(has_error("t.yaml:4:1: unknown key \"x\" in the top level"));
+    CHECK_EQ_U64(errors.count, 1);
+    free(yaml);
+    yaml = nested(BASE ROUTE_A "x: ", "[", 64, "", "]", "\n");
+    check_one_error(yaml, "t.yaml:4:67: YAML nesting deeper than 64 levels");
+    free(yaml);
+
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    yaml = nested("a: ", "[", 100000, "", "]", "\n");
+    check_one_error(yaml, "t.yaml:1:67: YAML nesting deeper than 64 levels");
+    free(yaml);
+    yaml = nested("a: ", "{a: ", 100000, "1", "}", "\n");
+    check_one_error(yaml, "t.yaml:1:256: YAML nesting deeper than 64 levels");
+    free(yaml);
+    yaml = nested("a: ", "[", 100000, "", "", "\n"); /* never closed */
+    check_one_error(yaml, "t.yaml:1:67: YAML nesting deeper than 64 levels");
+    free(yaml);
+    double took = seconds_since(&start);
+    fprintf(stderr, "100k nested levels (3 files): %.3f s\n", took);
+    CHECK(took < 1.0); /* was 16 s to 58 s each */
+
+    /* 20000 keys in one mapping, every one unknown; 20000 anchors and aliases */
+    size_t n = 20000;
+    char *big = malloc(n * 64 + 256), *p = big;
+    p += sprintf(p, BASE ROUTE_A);
+    for (size_t i = 0; i != n; ++i)
+        p += sprintf(p, "k%zu: &a%zu 1\n", i, i);
+    p += sprintf(p, "y: [");
+    for (size_t i = 0; i != n; ++i)
+        p += sprintf(p, "*a%zu, ", n - 1 - i);
+    sprintf(p, "]\n");
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    c = load(big);
+    took = seconds_since(&start);
+    fprintf(stderr, "20000 keys, anchors and aliases: %.3f s\n", took);
+    CHECK(c == NULL);
+    CHECK_EQ_U64(errors.count, n + 1);
+    CHECK(has_error("t.yaml:20003:1: unknown key \"k19999\" in the top level"));
+    CHECK(took < 2.0); /* was 9 s */
+    free(big);
+
+    /* billion laughs: each level doubles; the ninth would expand to 2^9 x 1000 nodes */
+    big = malloc(64 * 1024), p = big;
+    p += sprintf(p, BASE ROUTE_A "l0: &l0 [");
+    for (int i = 0; i != 1000; ++i)
+        p += sprintf(p, "%sx", i ? "," : "");
+    p += sprintf(p, "]\n");
+    for (int i = 1; i <= 12; ++i)
+        p += sprintf(p, "l%d: &l%d [*l%d, *l%d]\n", i, i, i - 1, i - 1);
+    c = load(big);
+    CHECK(c == NULL);
+    CHECK_EQ_U64(errors.count, 1);
+    if (errors.count == 1)
+        fprintf(stderr, "billion laughs: %s\n", errors.items[0]);
+    CHECK(errors.count == 1 &&
+          strstr(errors.items[0], "t.yaml:13:10: alias *l8: aliases expand this file past ") == errors.items[0]);
+    free(big);
+
+    /* aliases that are fine: reuse within the budget, a key given by an alias */
+    c = load_ok("upstreams: {app: &u {address: 127.0.0.1:1}, b: *u}\n"
+                "routes: [{name: a, upstream: app, concurrency: {limit: 1, queue: &q {size: 3, timeout: 3s}}}, {name: b, "
+                "upstream: b, concurrency: {limit: 2, queue: *q}}]\n");
+    if (c != NULL) {
+        CHECK_STR(c->upstreams[1].address.text, "127.0.0.1:1");
+        CHECK_EQ_U64(c->routes[1].concurrency.queue_size, 3);
+        CHECK_EQ_U64(c->routes[1].concurrency.queue_timeout_ms, 3000);
+    }
+    cfg_free(c);
+    c = load(BASE ROUTE_A "x: &k shutdown_timeout\n*k : 0s\n");
+    CHECK(c == NULL);
+    CHECK(has_error("t.yaml:4:1: unknown key \"x\" in the top level"));
+    CHECK(has_error("t.yaml:5:6: shutdown_timeout: must be greater than zero, got \"0s\""));
+    check_one_error(BASE ROUTE_A "x: [*nope]\n", "t.yaml:4:5: unknown alias *nope (no anchor &nope before it)");
+    check_one_error(BASE ROUTE_A "x: &a [1, *a]\n", "t.yaml:4:11: alias *a refers to a node that contains it (a cycle)");
+    check_one_error(BASE ROUTE_A "x: &a {k: *a}\n", "t.yaml:4:11: alias *a refers to a node that contains it (a cycle)");
+    /* an anchor given again names the later node */
+    c = load(BASE ROUTE_A "x: &a 1\ny: &a 2s\ndrain_delay: *a\n");
+    CHECK(c == NULL);
+    CHECK_EQ_U64(errors.count, 2); /* x and y; drain_delay is 2s */
+    CHECK(has_error("t.yaml:5:1: unknown key \"y\" in the top level"));
+}
+
 static void test_key_and_type_errors(void)
 {
     check_one_error(BASE ROUTE_A "tiemout: 1s\n", "t.yaml:4:1: unknown key \"tiemout\" in the top level");
@@ -801,6 +915,7 @@ int main(void)
     test_defaults();
     test_values();
     test_syntax_and_document_errors();
+    test_hostile_yaml();
     test_key_and_type_errors();
     test_value_errors();
     test_route_errors();
