@@ -251,7 +251,9 @@ static int on_upstream_head(gw_exchange_t *ex, int status, const struct phr_head
     client_watch_end(r);
     stop_timers(r);
 
-    if (status >= 500 && r->route->cfg->hide_upstream_5xx) {
+    /* TODO(lead): errors.scrub_tracebacks (4xx/5xx bodies showing a stack trace) and
+     * upstreams.response_buffer (bytes buffered per stream before reading the upstream pauses) */
+    if (status >= 500 && r->route->cfg->errors.hide_upstream_5xx) {
         gw_proxy_respond_error(r, status, "upstream_error", "the upstream failed to handle the request", 0);
         return -1;
     }

@@ -3,6 +3,7 @@
  * policy file, `sluice --version` prints the version.
  */
 #include <getopt.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,52 @@ static cfg_config_t *load(const char *path)
         fprintf(stderr, "sluice: %s: %zu error%s\n", path, errors.count, errors.count == 1 ? "" : "s");
     cfg_errors_clear(&errors);
     return config;
+}
+
+/* NULL if the TCP address resolves (as the gateway resolves it at start), else why not. */
+static const char *resolve_error(const cfg_address_t *a)
+{
+    if (a->kind != CFG_ADDR_TCP)
+        return NULL;
+    struct addrinfo hints = {0}, *res;
+    char port[8];
+    snprintf(port, sizeof(port), "%u", a->port);
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    int err = getaddrinfo(a->host, port, &hints, &res);
+    if (err != 0)
+        return gai_strerror(err);
+    freeaddrinfo(res);
+    return NULL;
+}
+
+/* `sluice -t`: what the loader cannot check without the network. An upstream that does not
+ * resolve would stop sluice from starting: an error. Redis is looked up again at each connect,
+ * and its name may only resolve where sluice runs (a Kubernetes Service): a warning. Returns the
+ * number of errors printed. */
+static size_t check_addresses(const cfg_config_t *config)
+{
+    size_t errors = 0;
+    for (size_t i = 0; i != config->num_upstreams; ++i) {
+        const cfg_upstream_t *u = &config->upstreams[i];
+        const char *why = resolve_error(&u->address);
+        if (why == NULL)
+            continue;
+        char *msg =
+            cfg_address_message(config, &u->address, "upstream \"%s\": cannot resolve \"%s\": %s", u->name, u->address.host, why);
+        fprintf(stderr, "%s\n", msg);
+        free(msg);
+        ++errors;
+    }
+    const char *why = config->redis.enabled ? resolve_error(&config->redis.address) : NULL;
+    if (why != NULL) {
+        char *msg = cfg_address_message(config, &config->redis.address,
+                                        "warning: redis: cannot resolve \"%s\" here: %s (it is looked up again at each connect)",
+                                        config->redis.address.host, why);
+        fprintf(stderr, "%s\n", msg);
+        free(msg);
+    }
+    return errors;
 }
 
 static void install_signal_handlers(void)
@@ -145,8 +192,13 @@ int main(int argc, char **argv)
     if (config == NULL)
         return 1;
     if (check_only) {
-        printf("%s: ok\n", config_path);
+        size_t errors = check_addresses(config);
         cfg_free(config);
+        if (errors != 0) {
+            fprintf(stderr, "sluice: %s: %zu error%s\n", config_path, errors, errors == 1 ? "" : "s");
+            return 1;
+        }
+        printf("%s: ok\n", config_path);
         return 0;
     }
 
