@@ -389,7 +389,8 @@ int cfg_yaml_load(const char *yaml, size_t len, const char *source, cfg_yaml_t *
         if (failed)
             goto exit;
     }
-    qsort(out->dups, out->num_dups, sizeof(*out->dups), compare_dups);
+    if (out->num_dups != 0) /* dups is NULL then, which qsort may not be given */
+        qsort(out->dups, out->num_dups, sizeof(*out->dups), compare_dups);
 exit:
     for (size_t i = 0; i != CFG_YAML_MAX_DEPTH; ++i)
         free(b.frames[i].pairs);
