@@ -1,6 +1,7 @@
 /* The policy loader (lua-free-config/): every field of a full file, defaults, value syntaxes,
  * every error path with its exact message and position, ${VAR}, cfg_to_json, and the examples. */
 #include <dirent.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -411,6 +412,7 @@ static void test_syntax_and_document_errors(void)
 {
     check_one_error("routes: [\n", "t.yaml:2:1: YAML syntax error: did not find expected node content while parsing a flow node");
     check_one_error("a: b: c\n", "t.yaml:1:5: YAML syntax error: mapping values are not allowed in this context");
+    /* (found by fuzz/fuzz_config: an empty file gave qsort a NULL array, which UBSan reports) */
     check_one_error("", "t.yaml:1:1: the file is empty: it needs at least upstreams: and routes:");
     check_one_error("# only a comment\n", "t.yaml:1:1: the file is empty: it needs at least upstreams: and routes:");
     check_one_error("- a\n", "t.yaml:1:1: the top level must be a mapping, got a list");
@@ -1546,6 +1548,43 @@ static void test_json(void)
     cfg_free(c);
 }
 
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The fuzzer's seed corpus and the inputs it found bugs with, through the fuzz target (which
+ * aborts if a config and errors come back together, or neither). */
+static void test_fuzz_corpus(void)
+{
+    const char *dir_path = SLUICE_SOURCE_DIR "/fuzz/corpus/config";
+    DIR *dir = opendir(dir_path);
+    CHECK(dir != NULL);
+    if (dir == NULL)
+        return;
+    LLVMFuzzerInitialize(NULL, NULL);
+    size_t replayed = 0;
+    for (struct dirent *e; (e = readdir(dir)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%s", dir_path, e->d_name);
+        FILE *fp = fopen(path, "rb");
+        CHECK(fp != NULL);
+        if (fp == NULL)
+            continue;
+        static uint8_t buf[1 << 20];
+        size_t n = fread(buf, 1, sizeof(buf), fp);
+        fclose(fp);
+        /* exactly n bytes, so that a read past the input is caught by ASan */
+        uint8_t *data = malloc(n != 0 ? n : 1);
+        memcpy(data, buf, n);
+        CHECK_EQ_U64(LLVMFuzzerTestOneInput(data, n), 0);
+        free(data);
+        ++replayed;
+    }
+    closedir(dir);
+    CHECK(replayed >= 30);
+}
+
 static int ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), m = strlen(suffix);
@@ -1618,6 +1657,7 @@ int main(void)
     test_many_errors();
     test_json();
     test_examples();
+    test_fuzz_corpus();
     cfg_errors_clear(&errors);
     return CHECK_SUMMARY();
 }
