@@ -192,11 +192,12 @@ static void read_limit(cfg_loader_t *l, const yaml_node_t *k, yaml_node_t *v, vo
 {
     (void)k;
     cfg_concurrency_t *cc = obj;
-    if (v->type == YAML_SCALAR_NODE && strcmp((const char *)v->data.scalar.value, "auto") == 0) {
+    char *s = cfg_scalar(l, v, "concurrency.limit");
+    if (s != NULL && strcmp(s, "auto") == 0)
         cc->adaptive = 1;
-        return;
-    }
-    cfg_read_uint32(l, v, "concurrency.limit", 1, 1000000, &cc->limit);
+    else if (s != NULL)
+        cfg_read_uint32(l, v, "concurrency.limit", 1, 1000000, &cc->limit);
+    free(s);
 }
 
 static const cfg_field_t queue_fields[] = {
@@ -372,15 +373,14 @@ static void read_percent(cfg_loader_t *l, const yaml_node_t *k, yaml_node_t *v, 
     if (s == NULL)
         return;
     size_t n = strlen(s);
+    char *digits = cfg_xstrndup(s, n != 0 && s[n - 1] == '%' ? n - 1 : n);
     uint64_t pct;
     const char *why;
-    if (n != 0 && s[n - 1] == '%')
-        s[--n] = '\0';
-    if (cfg_parse_uint(s, UINT64_MAX, &pct, &why) != 0 || pct < 1 || pct > 100)
-        cfg_error_at(l, v, "circuit_breaker.failure_rate: expected a percentage from 1 to 100 (50 or 50%%), got \"%s%s\"", s,
-                     n != strlen((const char *)v->data.scalar.value) ? "%" : "");
+    if (cfg_parse_uint(digits, 100, &pct, &why) != 0 || pct == 0)
+        cfg_error_at(l, v, "circuit_breaker.failure_rate: expected a percentage from 1 to 100 (50 or 50%%), got \"%s\"", s);
     else
         cb->failure_rate = (uint32_t)pct;
+    free(digits);
     free(s);
 }
 

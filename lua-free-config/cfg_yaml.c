@@ -218,7 +218,7 @@ static void end_mapping(builder_t *b, frame_t *f)
 {
     size_t n = f->num_pairs;
     sort_key_t *keys = cfg_xcalloc(n, sizeof(*keys));
-    int *first_of = cfg_xcalloc(n, sizeof(*first_of)); /* 1-based pair index of the first occurrence, 0 if this is it */
+    size_t *first_of = cfg_xcalloc(n, sizeof(*first_of)); /* 1-based pair index of the first occurrence, 0 if this is it */
     for (size_t i = 0; i != n; ++i) {
         yaml_node_t *k = yaml_document_get_node(&b->out->doc, f->pairs[i].key);
         keys[i].index = i;
@@ -231,7 +231,7 @@ static void end_mapping(builder_t *b, frame_t *f)
     for (size_t i = 1; i < n; ++i) {
         const sort_key_t *a = &keys[i - 1], *c = &keys[i];
         if (c->text != NULL && a->text != NULL && a->len == c->len && memcmp(a->text, c->text, a->len) == 0)
-            first_of[c->index] = first_of[a->index] != 0 ? first_of[a->index] : (int)a->index + 1;
+            first_of[c->index] = first_of[a->index] != 0 ? first_of[a->index] : a->index + 1;
     }
     for (size_t i = 0; i != n; ++i) {
         if (first_of[i] != 0) {

@@ -984,6 +984,12 @@ static void test_new_keys(void)
         free(json);
     }
     cfg_free(c);
+    /* limit: auto may come from the environment like any value */
+    setenv("SLUICE_TEST_AUTO", "auto", 1);
+    c = load_ok(R("concurrency: {limit: \"${SLUICE_TEST_AUTO}\"}"));
+    if (c != NULL)
+        CHECK(c->routes[0].concurrency[0].adaptive);
+    cfg_free(c);
     /* the adaptive start defaults to 16 within the bounds given */
     c = load_ok(R("concurrency: [{name: a, limit: auto, adaptive: {min: 32}}, {name: b, limit: auto, adaptive: {max: 8}}]"));
     if (c != NULL) {
