@@ -187,6 +187,8 @@ void gw_generation_release(gw_ctx_t *ctx, gw_generation_t *gen)
 /* Settings read by h2o or by the listeners rather than per request. */
 static void apply_client_settings(gw_ctx_t *ctx, const cfg_config_t *config)
 {
+    /* TODO(lead): client.body_timeout, client.max_header_size, and the routes' max_body (which
+     * may exceed client.max_body: h2o's limit would be the largest of them) */
     /* h2o 2.2 refuses a chunked body that reaches its limit (>=) but a Content-Length one only
      * above it (>): one byte of slack lets both reach max_body, and gw_proxy refuses what is
      * above it */
