@@ -54,32 +54,23 @@ static char *xstrdup(const char *s)
     return s != NULL ? h2o_strdup(NULL, s, SIZE_MAX).base : NULL;
 }
 
-static cfg_key_t copy_key(const cfg_key_t *k)
-{
-    return (cfg_key_t){k->kind, xstrdup(k->name), xstrdup(k->text)};
-}
-
 static int same_str(const char *a, const char *b)
 {
     return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
-static int same_key(const cfg_key_t *a, const cfg_key_t *b)
-{
-    return a->kind == b->kind && same_str(a->name, b->name);
-}
-
 static int same_rate(const cfg_rate_limit_t *a, const cfg_rate_limit_t *b)
 {
     return same_str(a->name, b->name) && a->count == b->count && a->period_ms == b->period_ms && a->burst == b->burst &&
-           same_key(&a->per, &b->per) && a->scope == b->scope && a->on_exceed == b->on_exceed &&
+           cfg_keyspec_equal(&a->per, &b->per) && a->scope == b->scope && a->on_exceed == b->on_exceed &&
            a->max_delay_ms == b->max_delay_ms && a->max_keys == b->max_keys;
 }
 
 static int same_concurrency(const cfg_concurrency_t *a, const cfg_concurrency_t *b)
 {
-    return a->limit == b->limit && same_key(&a->per, &b->per) && a->scope == b->scope && a->max_keys == b->max_keys &&
-           a->queue_size == b->queue_size && a->queue_timeout_ms == b->queue_timeout_ms && a->queue_order == b->queue_order;
+    return same_str(a->name, b->name) && a->limit == b->limit && cfg_keyspec_equal(&a->per, &b->per) && a->scope == b->scope &&
+           a->max_keys == b->max_keys && a->queue_size == b->queue_size && a->queue_timeout_ms == b->queue_timeout_ms &&
+           a->queue_order == b->queue_order;
 }
 
 static gw_rate_rt_t *new_rate(gw_ctx_t *ctx, const cfg_rate_limit_t *cfg, const cfg_redis_t *redis, const char *route_name)
@@ -88,7 +79,7 @@ static gw_rate_rt_t *new_rate(gw_ctx_t *ctx, const cfg_rate_limit_t *cfg, const 
     rate->refs = 1;
     rate->cfg = *cfg;
     rate->cfg.name = xstrdup(cfg->name);
-    rate->cfg.per = copy_key(&cfg->per);
+    cfg_keyspec_copy(&rate->cfg.per, &cfg->per);
     if (cfg->scope == CFG_SCOPE_GLOBAL) {
         /* the local buckets are the on_error fallback: this instance's share, rate / instances */
         pol_gcra_params_init(&rate->params, cfg->count, cfg->period_ms * 1000000u * redis->instances,
@@ -97,7 +88,7 @@ static gw_rate_rt_t *new_rate(gw_ctx_t *ctx, const cfg_rate_limit_t *cfg, const 
     } else {
         pol_gcra_params_init(&rate->params, cfg->count, cfg->period_ms * 1000000u, cfg->burst);
     }
-    if (cfg->per.kind != CFG_KEY_NONE)
+    if (cfg->per.num_keys != 0)
         rate->per_key = pol_keyed_new(sizeof(pol_gcra_t), cfg->max_keys, gcra_at_rest, rate, gw_random(ctx));
     return rate;
 }
@@ -110,8 +101,7 @@ void gw_admission_release_rate(gw_rate_rt_t *rate)
     gw_global_rate_dispose(rate);
     pol_keyed_free(rate->per_key);
     free(rate->cfg.name);
-    free(rate->cfg.per.name);
-    free(rate->cfg.per.text);
+    cfg_keyspec_clear(&rate->cfg.per);
     free(rate);
 }
 
@@ -121,14 +111,17 @@ static gw_conc_rt_t *new_concurrency(gw_ctx_t *ctx, const cfg_concurrency_t *cfg
     conc->refs = 1;
     conc->ctx = ctx;
     conc->cfg = *cfg;
-    conc->cfg.per = copy_key(&cfg->per);
+    conc->cfg.name = xstrdup(cfg->name);
+    cfg_keyspec_copy(&conc->cfg.per, &cfg->per);
+    /* TODO(lead): limit: auto (adaptive: cfg->adaptive, starts at cfg->limit), hold_aborted_ms,
+     * max_key_length; until then an adaptive limit is fixed at adaptive_initial */
     conc->params = (pol_sema_params_t){cfg->limit, cfg->queue_size, cfg->queue_order == CFG_QUEUE_LIFO};
     if (cfg->scope == CFG_SCOPE_GLOBAL) {
         /* the local semaphores are the on_error fallback: ceil(limit / instances) */
         conc->params.limit = pol_global_local_share(cfg->limit, redis->instances);
         gw_global_conc_init(ctx, conc, redis, route_name);
     }
-    if (cfg->per.kind != CFG_KEY_NONE)
+    if (cfg->per.num_keys != 0)
         conc->per_key = pol_keyed_new(sizeof(pol_sema_t), cfg->max_keys, sema_at_rest, NULL, gw_random(ctx));
     h2o_timeout_init(ctx->loop, &conc->queue_timeout, cfg->queue_timeout_ms);
     return conc;
@@ -141,8 +134,8 @@ void gw_admission_release_concurrency(gw_conc_rt_t *conc)
     gw_global_conc_dispose(conc);
     pol_keyed_free(conc->per_key);
     h2o_timeout_dispose(conc->ctx->loop, &conc->queue_timeout);
-    free(conc->cfg.per.name);
-    free(conc->cfg.per.text);
+    free(conc->cfg.name);
+    cfg_keyspec_clear(&conc->cfg.per);
     free(conc);
 }
 
@@ -154,7 +147,7 @@ void gw_admission_init_ctx(gw_ctx_t *ctx)
 
 gw_admission_t *gw_admission_create(gw_ctx_t *ctx, const cfg_route_t *cfg, const cfg_redis_t *redis, const gw_admission_t *previous)
 {
-    if (cfg->num_rate_limits == 0 && !cfg->concurrency.enabled)
+    if (cfg->num_rate_limits == 0 && cfg->num_concurrency == 0)
         return NULL;
     gw_admission_t *adm = xcalloc(1, sizeof(*adm));
     adm->num_rates = cfg->num_rate_limits;
@@ -172,14 +165,17 @@ gw_admission_t *gw_admission_create(gw_ctx_t *ctx, const cfg_route_t *cfg, const
         if (adm->rates[i] == NULL)
             adm->rates[i] = new_rate(ctx, want, redis, cfg->name);
     }
-    if (cfg->concurrency.enabled) {
+    /* TODO(lead): a list of concurrency limits (taken in order); only the first is enforced yet.
+     * Also route max_body, circuit_breaker, priority, websocket and request_headers. */
+    if (cfg->num_concurrency != 0) {
+        const cfg_concurrency_t *want = &cfg->concurrency[0];
         const gw_conc_rt_t *before = previous != NULL ? previous->conc : NULL;
-        if (before != NULL && same_concurrency(&before->cfg, &cfg->concurrency) &&
-            gw_global_setup_matches(before->global, &before->setup, redis, cfg->name, "concurrency")) {
+        if (before != NULL && same_concurrency(&before->cfg, want) &&
+            gw_global_setup_matches(before->global, &before->setup, redis, cfg->name, want->name)) {
             adm->conc = previous->conc;
             ++adm->conc->refs;
         } else {
-            adm->conc = new_concurrency(ctx, &cfg->concurrency, redis, cfg->name);
+            adm->conc = new_concurrency(ctx, want, redis, cfg->name);
         }
     }
     return adm;
@@ -243,9 +239,12 @@ static const char *cookie_value(h2o_req_t *req, const char *name, size_t *len)
 
 /* The key of a keyed limit for this request, or NULL when the request lacks it (the table's
  * shared `_missing` entry is used then, never a free pass). */
-const char *gw_admission_request_key(gw_request_t *r, const cfg_key_t *key, size_t *len)
+const char *gw_admission_request_key(gw_request_t *r, const cfg_keyspec_t *per, size_t *len)
 {
     h2o_req_t *req = r->req;
+    /* TODO(lead): a list of key sources (a composite key for rate limits, one slot per value for
+     * concurrency) and max_key_length; only the first source is used yet */
+    const cfg_key_t *key = &per->keys[0];
     switch (key->kind) {
     case CFG_KEY_CLIENT_IP:
         *len = strlen(r->client_key_ip);
@@ -263,6 +262,8 @@ const char *gw_admission_request_key(gw_request_t *r, const cfg_key_t *key, size
         const char *v = cookie_value(req, key->name, len);
         return *len != 0 ? v : NULL;
     }
+    case CFG_KEY_PATH: /* TODO(lead): the key->index-th segment of the normalised path */
+    case CFG_KEY_JSON: /* TODO(lead): a field of a JSON body (key->name, dotted) */
     case CFG_KEY_NONE:
         break;
     }

@@ -80,7 +80,7 @@ struct st_gw_conc_rt_t {
     int global;
     gw_slot_key_t whole_slots;
     pol_keyed_t *per_key_slots;
-    gw_global_setup_t setup; /* key_base "PREFIX{route:concurrency:" */
+    gw_global_setup_t setup; /* key_base "PREFIX{route:NAME:" (NAME "concurrency" for the mapping form) */
 };
 
 struct st_gw_admission_t {
@@ -131,7 +131,7 @@ void gw_admission_release_rate(gw_rate_rt_t *rate);
 void gw_admission_release_concurrency(gw_conc_rt_t *conc);
 
 /* The key of a keyed limit for the request, or NULL when it lacks it. */
-const char *gw_admission_request_key(gw_request_t *r, const cfg_key_t *key, size_t *len);
+const char *gw_admission_request_key(gw_request_t *r, const cfg_keyspec_t *per, size_t *len);
 /* Goes on with the rate limits from ra->next_rate (after an asynchronous step). */
 void gw_admission_continue(gw_req_admission_t *ra);
 /* 429 for `rate`, with its headers. */

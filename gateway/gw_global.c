@@ -131,7 +131,7 @@ static char *make_key(gw_request_t *r, const char *base, const char *key, size_t
 }
 
 /* The key text of a keyed value: the request's own, or the shared `_missing` / `_overflow`. */
-static const char *value_key(gw_request_t *r, const cfg_key_t *per, pol_keyed_t *table, void **value, uint64_t now, size_t *len)
+static const char *value_key(gw_request_t *r, const cfg_keyspec_t *per, pol_keyed_t *table, void **value, uint64_t now, size_t *len)
 {
     const char *key = gw_admission_request_key(r, per, len);
     *value = pol_keyed_get(table, key, *len, now);
@@ -178,7 +178,7 @@ void gw_global_rate_init(gw_ctx_t *ctx, gw_rate_rt_t *rate, const cfg_redis_t *r
     snprintf(rate->lease_args[0], sizeof(rate->lease_args[0]), "%.17g", rate->lease_params.interval_us);
     snprintf(rate->lease_args[1], sizeof(rate->lease_args[1]), "%.17g", rate->lease_params.capacity_us);
     setup_init(&rate->setup, redis, route_name, cfg->name);
-    if (cfg->per.kind != CFG_KEY_NONE)
+    if (cfg->per.num_keys != 0)
         rate->per_key_lease = pol_keyed_new(sizeof(gw_rate_lease_t), cfg->max_keys, lease_at_rest, NULL, gw_random(ctx));
 }
 
@@ -321,8 +321,8 @@ static int slot_key_at_rest(const void *value, void *data, uint64_t now_ns)
 void gw_global_conc_init(gw_ctx_t *ctx, gw_conc_rt_t *conc, const cfg_redis_t *redis, const char *route_name)
 {
     conc->global = 1;
-    setup_init(&conc->setup, redis, route_name, "concurrency");
-    if (conc->cfg.per.kind != CFG_KEY_NONE)
+    setup_init(&conc->setup, redis, route_name, conc->cfg.name);
+    if (conc->cfg.per.num_keys != 0)
         conc->per_key_slots = pol_keyed_new(sizeof(gw_slot_key_t), conc->cfg.max_keys, slot_key_at_rest, NULL, gw_random(ctx));
 }
 

@@ -135,7 +135,9 @@ static int on_upstream_head(gw_exchange_t *ex, int status, const gw_h1_header_t 
     gw_histogram_observe(&r->route->metrics->upstream_duration, (double)(r->upstream_head_ns - r->upstream_started_ns) / 1e9);
     stop_timers(r);
 
-    if (status >= 500 && r->route->cfg->hide_upstream_5xx) {
+    /* TODO(lead): errors.scrub_tracebacks (4xx/5xx bodies showing a stack trace) and
+     * upstreams.response_buffer (bytes buffered per stream before reading the upstream pauses) */
+    if (status >= 500 && r->route->cfg->errors.hide_upstream_5xx) {
         gw_proxy_respond_error(r, status, "upstream_error", "the upstream failed to handle the request", 0);
         return -1;
     }
@@ -238,7 +240,7 @@ static void on_upstream_error(gw_exchange_t *ex, gw_upstream_error_t kind, int b
 
 static uint64_t max_body_of(gw_request_t *r)
 {
-    return r->gen->config->client.max_body; /* TODO(lead): routes[].max_body */
+    return r->route->cfg->max_body;
 }
 
 static void on_client_body(void *data, h2o_iovec_t piece, int is_final, const char *err)

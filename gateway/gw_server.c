@@ -77,15 +77,13 @@ static void flush_log(h2o_timeout_entry_t *entry)
     h2o_timeout_link(ctx->loop, &ctx->log_flush, &ctx->log_flush_entry);
 }
 
-/* Blocking (getaddrinfo): on the loop only at start; reloads resolve on their own thread. On
- * failure, the reason is written to err (err_size bytes). */
-static int resolve(const cfg_address_t *addr, struct sockaddr_storage *ss, socklen_t *len, int passive, char *err, size_t err_size)
+int gw_resolve(const cfg_address_t *addr, struct sockaddr_storage *ss, socklen_t *len, int passive, char *err, size_t err_size)
 {
     memset(ss, 0, sizeof(*ss));
     if (addr->kind == CFG_ADDR_UNIX) {
         struct sockaddr_un *sun = (struct sockaddr_un *)ss;
         if (strlen(addr->host) >= sizeof(sun->sun_path)) {
-            snprintf(err, err_size, "%s: unix socket path too long", addr->text);
+            snprintf(err, err_size, "unix socket path too long: %s", addr->host);
             return -1;
         }
         sun->sun_family = AF_UNIX;
@@ -100,7 +98,7 @@ static int resolve(const cfg_address_t *addr, struct sockaddr_storage *ss, sockl
     hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
     int gai = getaddrinfo(addr->host, port, &hints, &res);
     if (gai != 0) {
-        snprintf(err, err_size, "%s: cannot resolve: %s", addr->text, gai_strerror(gai));
+        snprintf(err, err_size, "cannot resolve \"%s\": %s", addr->host, gai_strerror(gai));
         return -1;
     }
     memcpy(ss, res->ai_addr, res->ai_addrlen);
@@ -136,7 +134,12 @@ static gw_loaded_t *resolve_config(cfg_config_t *config)
         h2o_fatal("no memory");
     l->config = config;
     for (size_t i = 0; i != config->num_upstreams; ++i) {
-        if (resolve(&config->upstreams[i].address, &l->addrs[i], &l->addrlens[i], 0, l->error, sizeof(l->error)) != 0) {
+        char why[256];
+        if (gw_resolve(&config->upstreams[i].address, &l->addrs[i], &l->addrlens[i], 0, why, sizeof(why)) != 0) {
+            char *msg =
+                cfg_address_message(config, &config->upstreams[i].address, "upstream \"%s\": %s", config->upstreams[i].name, why);
+            snprintf(l->error, sizeof(l->error), "%s", msg);
+            free(msg);
             cfg_free(config);
             l->config = NULL;
             break;
@@ -216,23 +219,24 @@ void gw_generation_release(gw_ctx_t *ctx, gw_generation_t *gen)
 
 static void on_reload_loaded(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
 
-/* Settings read by h2o or by the listeners rather than per request. */
+/* Settings read by h2o or by the connections rather than per request. */
 static void apply_client_settings(gw_ctx_t *ctx, const cfg_config_t *config)
 {
-    /* h2o 2.2 refuses a chunked body that reaches its limit (>=) but a Content-Length one only
-     * above it (>): one byte of slack lets both reach max_body, and gw_proxy refuses what is
-     * above it */
-    ctx->globalconf.max_request_entity_size = config->client.max_body + 1;
-    /* h2o 2.2 has one timer for an HTTP/1 connection waiting for its next request; sluice gives
-     * it idle_timeout, and bounds the first request head with header_timeout itself (408) */
-    ctx->globalconf.http1.req_timeout = config->client.idle_timeout_ms;
+    /* HTTP/2 bodies are read whole by h2o before the handler runs, so its limit is the largest a
+     * route accepts; gw_proxy refuses what is above the route's own. h2o 2.2 refuses a chunked
+     * body that reaches its limit (>=) but a Content-Length one only above it (>): one byte of
+     * slack lets both reach it. */
+    uint64_t largest = config->client.max_body;
+    for (size_t i = 0; i != config->num_routes; ++i)
+        if (config->routes[i].max_body > largest)
+            largest = config->routes[i].max_body;
+    ctx->globalconf.max_request_entity_size = largest + 1;
     ctx->globalconf.http2.idle_timeout = config->client.idle_timeout_ms;
-    ctx->h2o.http1.req_timeout.timeout = config->client.idle_timeout_ms;
     ctx->h2o.http2.idle_timeout.timeout = config->client.idle_timeout_ms;
     ctx->header_timeout.timeout = config->client.header_timeout_ms;
     ctx->idle_timeout.timeout = config->client.idle_timeout_ms;
-    ctx->body_timeout.timeout = 60000; /* TODO(lead): client.body_timeout once the config has it */
-    ctx->max_header_size = 65536;      /* TODO(lead): client.max_header_size */
+    ctx->body_timeout.timeout = config->client.body_timeout_ms;
+    ctx->max_header_size = config->client.max_header_size;
 }
 
 int gw_ctx_init(gw_ctx_t *ctx, h2o_evloop_t *loop, cfg_config_t *config, const char *config_path)
@@ -269,7 +273,7 @@ int gw_ctx_init(gw_ctx_t *ctx, h2o_evloop_t *loop, cfg_config_t *config, const c
 
     h2o_timeout_init(loop, &ctx->header_timeout, config->client.header_timeout_ms);
     h2o_timeout_init(loop, &ctx->idle_timeout, config->client.idle_timeout_ms);
-    h2o_timeout_init(loop, &ctx->body_timeout, 60000);
+    h2o_timeout_init(loop, &ctx->body_timeout, config->client.body_timeout_ms);
     h2o_timeout_init(loop, &ctx->linger_timeout, GW_LINGER_MS);
     h2o_timeout_init(loop, &ctx->accept_retry_timeout, GW_ACCEPT_RETRY_MS);
     h2o_timeout_init(loop, &ctx->log_flush, GW_LOG_FLUSH_MS);
@@ -280,7 +284,7 @@ int gw_ctx_init(gw_ctx_t *ctx, h2o_evloop_t *loop, cfg_config_t *config, const c
 
     gw_loaded_t *loaded = resolve_config(config);
     if (loaded->config == NULL) {
-        fprintf(stderr, "sluice: %s\n", loaded->error);
+        fprintf(stderr, "%s\n", loaded->error);
         free_loaded(loaded);
         return -1;
     }
@@ -343,7 +347,7 @@ static void apply_reload(gw_ctx_t *ctx, gw_loaded_t *loaded)
         for (size_t i = 0; i != loaded->errors.count; ++i)
             fprintf(stderr, "%s\n", loaded->errors.items[i]);
         if (loaded->error[0] != '\0')
-            fprintf(stderr, "sluice: %s\n", loaded->error);
+            fprintf(stderr, "%s\n", loaded->error);
         fprintf(stderr, "sluice: reload of %s failed (%zu error%s): the running config stays\n", ctx->config_path,
                 loaded->errors.count + (loaded->error[0] != '\0'),
                 loaded->errors.count + (loaded->error[0] != '\0') == 1 ? "" : "s");
@@ -465,7 +469,7 @@ static int open_listener(gw_ctx_t *ctx, const cfg_address_t *addr, int is_admin,
     int fd, on = 1;
 
     char why[512];
-    if (resolve(addr, &ss, &len, 1, why, sizeof(why)) != 0) {
+    if (gw_resolve(addr, &ss, &len, 1, why, sizeof(why)) != 0) {
         fprintf(stderr, "sluice: %s\n", why);
         return -1;
     }

@@ -7,6 +7,10 @@
 
 #include "gw_ctx.h"
 
+/* Resolves an address (getaddrinfo: it blocks, so on the loop only at start; reloads resolve on
+ * their own thread). Returns 0, or -1 with the reason in err (err_size bytes). */
+int gw_resolve(const cfg_address_t *addr, struct sockaddr_storage *ss, socklen_t *len, int passive, char *err, size_t err_size);
+
 /* Builds the context for `config`, which becomes its first generation (and is freed with it).
  * Resolves upstream addresses. Returns 0, or -1 after printing why on stderr. */
 int gw_ctx_init(gw_ctx_t *ctx, h2o_evloop_t *loop, cfg_config_t *config, const char *config_path);

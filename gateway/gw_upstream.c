@@ -9,7 +9,6 @@
  * (5 s), so sluice drops a socket before the backend does and never writes into a half-closed
  * one. */
 #define GW_POOL_IDLE_MS 4000
-#define GW_DEFAULT_RESPONSE_BUFFER (256 * 1024)
 
 const char *const gw_upstream_error_names[GW_UPERR_KIND_COUNT] = {"connect", "connect_timeout", "read_timeout", "reset",
                                                                   "bad_response"};
@@ -32,7 +31,7 @@ void gw_upstream_init(gw_upstream_t *up, const cfg_upstream_t *cfg, h2o_loop_t *
     up->loop = loop;
     memcpy(&up->addr, addr, addrlen);
     up->addrlen = addrlen;
-    up->response_buffer = GW_DEFAULT_RESPONSE_BUFFER; /* TODO(lead): upstreams.NAME.response_buffer */
+    up->response_buffer = cfg->response_buffer;
     h2o_linklist_init_anchor(&up->idle);
     h2o_linklist_init_anchor(&up->waiting);
     h2o_timeout_init(loop, &up->connect_timeout, cfg->connect_timeout_ms);

@@ -3,6 +3,7 @@
  * policy file, `sluice --version` prints the version.
  */
 #include <getopt.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,41 @@ static cfg_config_t *load(const char *path)
         fprintf(stderr, "sluice: %s: %zu error%s\n", path, errors.count, errors.count == 1 ? "" : "s");
     cfg_errors_clear(&errors);
     return config;
+}
+
+/* 0 if the address resolves as the gateway resolves it (gw_resolve), else -1 with why. */
+static int resolve_error(const cfg_address_t *a, char *why, size_t size)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    return a->kind == CFG_ADDR_TCP ? gw_resolve(a, &ss, &len, 0, why, size) : 0;
+}
+
+/* `sluice -t`: what the loader cannot check without the network. An upstream that does not
+ * resolve would stop sluice from starting: an error. Redis is looked up again at each connect,
+ * and its name may only resolve where sluice runs (a Kubernetes Service): a warning. Returns the
+ * number of errors printed. */
+static size_t check_addresses(const cfg_config_t *config)
+{
+    size_t errors = 0;
+    for (size_t i = 0; i != config->num_upstreams; ++i) {
+        const cfg_upstream_t *u = &config->upstreams[i];
+        char why[256];
+        if (resolve_error(&u->address, why, sizeof(why)) == 0)
+            continue;
+        char *msg = cfg_address_message(config, &u->address, "upstream \"%s\": %s", u->name, why);
+        fprintf(stderr, "%s\n", msg);
+        free(msg);
+        ++errors;
+    }
+    char why[256];
+    if (config->redis.enabled && resolve_error(&config->redis.address, why, sizeof(why)) != 0) {
+        char *msg =
+            cfg_address_message(config, &config->redis.address, "warning: redis: %s (it is looked up again at each connect)", why);
+        fprintf(stderr, "%s\n", msg);
+        free(msg);
+    }
+    return errors;
 }
 
 static void install_signal_handlers(void)
@@ -156,8 +192,13 @@ int main(int argc, char **argv)
     if (config == NULL)
         return 1;
     if (check_only) {
-        printf("%s: ok\n", config_path);
+        size_t errors = check_addresses(config);
         cfg_free(config);
+        if (errors != 0) {
+            fprintf(stderr, "sluice: %s: %zu error%s\n", config_path, errors, errors == 1 ? "" : "s");
+            return 1;
+        }
+        printf("%s: ok\n", config_path);
         return 0;
     }
 

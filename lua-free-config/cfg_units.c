@@ -228,15 +228,46 @@ int cfg_is_token(const char *s)
     return 1;
 }
 
+/* "a.b-c.d_e": 1 to 8 non-empty parts of [A-Za-z0-9_-], separated by dots. */
+static int json_path_error(const char *s, const char **why)
+{
+    size_t parts = 1, part_len = 0;
+    for (; *s != '\0'; ++s) {
+        if (*s == '.') {
+            if (part_len == 0)
+                break;
+            ++parts, part_len = 0;
+        } else if (isalnum((unsigned char)*s) || *s == '_' || *s == '-') {
+            ++part_len;
+        } else {
+            *why = "bad JSON field path: names of [A-Za-z0-9_-] separated by dots, e.g. json:account.id";
+            return -1;
+        }
+    }
+    if (*s != '\0' || part_len == 0) {
+        *why = "bad JSON field path: an empty name (two dots, or a dot at an end)";
+        return -1;
+    }
+    if (parts > 8) {
+        *why = "JSON field path too deep (at most 8 names)";
+        return -1;
+    }
+    return 0;
+}
+
 int cfg_parse_key(const char *s, cfg_key_t *out, const char **why)
 {
     static const struct {
         const char *prefix;
         cfg_key_kind_t kind;
-    } kinds[] = {{"header:", CFG_KEY_HEADER}, {"query:", CFG_KEY_QUERY}, {"cookie:", CFG_KEY_COOKIE}};
+    } kinds[] = {{"header:", CFG_KEY_HEADER},
+                 {"query:", CFG_KEY_QUERY},
+                 {"cookie:", CFG_KEY_COOKIE},
+                 {"path:", CFG_KEY_PATH},
+                 {"json:", CFG_KEY_JSON}};
+    memset(out, 0, sizeof(*out));
     if (strcmp(s, "client_ip") == 0) {
         out->kind = CFG_KEY_CLIENT_IP;
-        out->name = NULL;
         out->text = cfg_xstrdup(s);
         return 0;
     }
@@ -245,24 +276,151 @@ int cfg_parse_key(const char *s, cfg_key_t *out, const char **why)
         if (strncmp(s, kinds[i].prefix, n) != 0)
             continue;
         const char *name = s + n;
-        if (*name == '\0') {
-            *why = "the key needs a name, e.g. header:X-User-Id";
-            return -1;
+        switch (kinds[i].kind) {
+        case CFG_KEY_PATH: {
+            uint64_t index;
+            const char *ignored;
+            if (cfg_parse_uint(name, 64, &index, &ignored) != 0 || index == 0) {
+                *why = "path: needs a segment number from 1 to 64, e.g. path:2";
+                return -1;
+            }
+            out->index = (uint32_t)index;
+            break;
         }
-        if (!cfg_is_token(name)) {
-            *why = "bad character in key name (it must be an HTTP token)";
-            return -1;
+        case CFG_KEY_JSON:
+            if (*name == '\0') {
+                *why = "the key needs a field name, e.g. json:account.id";
+                return -1;
+            }
+            if (json_path_error(name, why) != 0)
+                return -1;
+            out->name = cfg_xstrdup(name);
+            break;
+        default:
+            if (*name == '\0') {
+                *why = "the key needs a name, e.g. header:X-User-Id";
+                return -1;
+            }
+            if (!cfg_is_token(name)) {
+                *why = "bad character in key name (it must be an HTTP token)";
+                return -1;
+            }
+            out->name = cfg_xstrdup(name);
+            if (kinds[i].kind == CFG_KEY_HEADER)
+                for (char *p = out->name; *p != '\0'; ++p)
+                    *p = (char)tolower((unsigned char)*p);
+            break;
         }
         out->kind = kinds[i].kind;
-        out->name = cfg_xstrdup(name);
-        if (out->kind == CFG_KEY_HEADER)
-            for (char *p = out->name; *p != '\0'; ++p)
-                *p = (char)tolower((unsigned char)*p);
         out->text = cfg_xstrdup(s);
         return 0;
     }
-    *why = "expected client_ip, header:NAME, query:NAME or cookie:NAME";
+    *why = "expected client_ip, header:NAME, query:NAME, cookie:NAME, path:N or json:FIELD";
     return -1;
+}
+
+void cfg_keyspec_copy(cfg_keyspec_t *dst, const cfg_keyspec_t *src)
+{
+    dst->num_keys = src->num_keys;
+    dst->keys = src->num_keys != 0 ? cfg_xcalloc(src->num_keys, sizeof(*dst->keys)) : NULL;
+    for (size_t i = 0; i != src->num_keys; ++i) {
+        dst->keys[i] = src->keys[i];
+        dst->keys[i].name = src->keys[i].name != NULL ? cfg_xstrdup(src->keys[i].name) : NULL;
+        dst->keys[i].text = src->keys[i].text != NULL ? cfg_xstrdup(src->keys[i].text) : NULL;
+    }
+    dst->text = src->text != NULL ? cfg_xstrdup(src->text) : NULL;
+}
+
+void cfg_keyspec_clear(cfg_keyspec_t *spec)
+{
+    for (size_t i = 0; i != spec->num_keys; ++i) {
+        free(spec->keys[i].name);
+        free(spec->keys[i].text);
+    }
+    free(spec->keys);
+    free(spec->text);
+    memset(spec, 0, sizeof(*spec));
+}
+
+int cfg_keyspec_equal(const cfg_keyspec_t *a, const cfg_keyspec_t *b)
+{
+    if (a->num_keys != b->num_keys)
+        return 0;
+    for (size_t i = 0; i != a->num_keys; ++i) {
+        const cfg_key_t *x = &a->keys[i], *y = &b->keys[i];
+        if (x->kind != y->kind || x->index != y->index ||
+            !(x->name == y->name || (x->name != NULL && y->name != NULL && strcmp(x->name, y->name) == 0)))
+            return 0;
+    }
+    return 1;
+}
+
+static int is_hex(char c)
+{
+    return isxdigit((unsigned char)c);
+}
+
+int cfg_check_route_path(const char *s, const char **why)
+{
+    if (s[0] != '/') {
+        *why = "must start with '/'";
+        return -1;
+    }
+    for (const char *p = s; *p != '\0'; ++p) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '?' || c == '#') {
+            *why = c == '?' ? "holds '?': routes match the path alone, never the query string"
+                            : "holds '#': a fragment is never sent to a server";
+            return -1;
+        }
+        if (c <= 0x20 || c == 0x7f) {
+            *why = "holds a space or control character: requests with one in their path are refused (400)";
+            return -1;
+        }
+        if (c == '%' && is_hex(p[1]) && is_hex(p[2])) {
+            *why = "holds a %-escape: routes match the decoded path, so write it decoded";
+            return -1;
+        }
+    }
+    /* segments: "" (from "//") anywhere but at the end, "." and ".." never survive normalisation */
+    for (const char *seg = s + 1;;) {
+        const char *end = strchr(seg, '/');
+        size_t n = end != NULL ? (size_t)(end - seg) : strlen(seg);
+        if ((n == 0 && end != NULL) || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.')) {
+            *why = n == 0 ? "holds \"//\": routes match the normalised path, which never does"
+                          : "holds a \".\" or \"..\" segment: routes match the normalised path, which never does";
+            return -1;
+        }
+        if (end == NULL)
+            break;
+        seg = end + 1;
+    }
+    return 0;
+}
+
+int cfg_check_route_host(const char *s, const char **why)
+{
+    size_t n = strlen(s);
+    if (n == 0) {
+        *why = "empty (leave the key out to match any host)";
+        return -1;
+    }
+    const char *colon = s[0] == '[' ? strstr(s, "]:") : strchr(s, ':');
+    if (colon != NULL) {
+        *why = "holds a port: write the host without it (the port is not compared)";
+        return -1;
+    }
+    if (s[n - 1] == '.') {
+        *why = "ends with a dot: write the host without it (a trailing dot is removed before comparing)";
+        return -1;
+    }
+    for (const char *p = s; *p != '\0'; ++p) {
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '/') {
+            *why = "bad character in a host name";
+            return -1;
+        }
+    }
+    return 0;
 }
 
 void cfg_format_duration(uint64_t ms, char *buf, size_t size)
@@ -275,4 +433,17 @@ void cfg_format_duration(uint64_t ms, char *buf, size_t size)
         snprintf(buf, size, "%llus", (unsigned long long)(ms / 1000));
     else
         snprintf(buf, size, "%llums", (unsigned long long)ms);
+}
+
+void cfg_format_size(uint64_t bytes, char *buf, size_t size)
+{
+    static const char *const units[] = {"GiB", "MiB", "KiB"};
+    for (int i = 0; i != 3; ++i) {
+        uint64_t unit = 1ull << (10 * (3 - i));
+        if (bytes != 0 && bytes % unit == 0) {
+            snprintf(buf, size, "%llu%s", (unsigned long long)(bytes / unit), units[i]);
+            return;
+        }
+    }
+    snprintf(buf, size, "%lluB", (unsigned long long)bytes);
 }

@@ -67,6 +67,59 @@ def test_check_accepts_a_good_file(tmp_path):
     assert not error_lines(out, good)
 
 
+def test_check_resolves_upstream_names(tmp_path):
+    # an upstream name that does not resolve would stop sluice at start: -t says so, with its
+    # position; a Redis name is looked up at each connect, so it only gets a warning
+    policy = tmp_path / "dns.yaml"
+    policy.write_text(
+        "upstreams:\n"
+        "  app: {address: \"no-such-host.invalid:8000\"}\n"
+        "  local: {address: \"localhost:8001\"}\n"
+        "redis: {address: \"redis-nowhere.invalid:6379\"}\n"
+        "routes: [{name: a, upstream: app}, {name: b, upstream: local}]\n"
+    )
+    out = check(policy)
+    assert out.returncode == 1, (out.stdout, out.stderr)
+    lines = error_lines(out, policy)
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(f'{policy}:2:18: upstream "app": cannot resolve "no-such-host.invalid": '), lines
+    assert lines[1].startswith(f'{policy}:4:18: warning: redis: cannot resolve "redis-nowhere.invalid": '), lines
+    assert f"sluice: {policy}: 1 error" in out.stderr
+
+    policy.write_text(
+        "upstreams: {local: {address: \"localhost:8001\"}}\n"
+        "redis: {address: \"redis-nowhere.invalid:6379\"}\n"
+        "routes: [{name: b, upstream: local}]\n"
+    )
+    out = check(policy)
+    assert out.returncode == 0, out.stderr
+    assert "warning: redis" in out.stderr
+
+
+def test_check_refuses_what_cannot_work(tmp_path):
+    policy = tmp_path / "bad.yaml"
+    policy.write_text(
+        "listen: 127.0.0.1:8080\n"                                       # 1
+        "admin: 127.0.0.1:8080\n"                                        # 2: the listener's address
+        "upstreams:\n"                                                   # 3
+        "  app: {address: 127.0.0.1:8000}\n"                             # 4
+        "  connect_timeout: 1s\n"                                        # 5: mis-indented
+        "routes:\n"                                                      # 6
+        "  - name: a\n"                                                  # 7
+        "    match: {path_prefix: /a/../b, host: api.example.com:80}\n"  # 8: never matches
+        "    upstream: app\n"                                            # 9
+        "    tiemout: 5s\n"                                              # 10: misspelt
+    )
+    out = check(policy)
+    assert out.returncode == 1
+    text = "\n".join(error_lines(out, policy))
+    assert f"{policy}:2:8: admin: " in text, text
+    assert f'{policy}:5:20: upstreams.connect_timeout: expected a mapping (an upstream), got a scalar; is "connect_timeout" meant to be indented under an upstream?' in text, text
+    assert f"{policy}:8:26: match.path_prefix: " in text, text
+    assert f"{policy}:8:41: match.host: holds a port" in text, text
+    assert f'{policy}:10:5: unknown key "tiemout" in route (did you mean "timeout"?)' in text, text
+
+
 def test_running_with_a_bad_file_refuses_to_start(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(BAD)

@@ -167,6 +167,22 @@ def test_waiters_still_queued_when_shutdown_timeout_ends_get_503(backend, start_
     assert "shutdown_timeout reached" in s.stderr_text()
 
 
+def read_response(sock):
+    """One HTTP/1.1 response with a Content-Length, read off a socket: (head, body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int([line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")][0])
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, body
+        body += chunk
+    return head, body
+
+
 def test_drain_tells_keep_alive_clients_to_close_and_exits_once_idle(backend, start_sluice):
     """During the drain an HTTP/1.1 client is told `Connection: close` on its pooled connection
     (so it never races the close), an HTTP/2 client gets GOAWAY, and with nothing in flight the
@@ -179,7 +195,7 @@ def test_drain_tells_keep_alive_clients_to_close_and_exits_once_idle(backend, st
                      upstream=backend.address)
     pooled = socket.create_connection(("127.0.0.1", s.port), timeout=5)
     pooled.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
-    first = pooled.recv(65536)
+    first, _ = read_response(pooled)
     assert b" 200 " in first and b"connection: close" not in first.lower()
     h2sock = socket.create_connection(("127.0.0.1", s.port), timeout=5)
     h2conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True))
@@ -191,7 +207,7 @@ def test_drain_tells_keep_alive_clients_to_close_and_exits_once_idle(backend, st
     started = time.monotonic()
     wait_until(lambda: requests.get(s.admin_url + "/readyz").status_code == 503, timeout=2, what="readyz 503")
     pooled.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
-    second = pooled.recv(65536)
+    second, _ = read_response(pooled)
     assert b" 200 " in second and b"connection: close" in second.lower(), second
     events = []
     h2sock.settimeout(2)

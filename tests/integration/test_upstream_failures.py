@@ -118,7 +118,12 @@ def test_hide_upstream_5xx(backend, start_sluice):
     assert r.status_code == 404 and r.text == "status 404\n"
     assert requests.get(hidden.url + "/hello").text == "hello\n"
 
-    shown = start_sluice(policy(), upstream=backend.address)
+    # hidden is the default; errors: at the top level is every route's default
+    default = start_sluice(policy(), upstream=backend.address)
+    r = requests.get(default.url + "/fail")
+    assert_json_error(r, 500, "upstream_error", route="api", forbid=("backend exploded", "File \""))
+
+    shown = start_sluice(policy(top="errors: {hide_upstream_5xx: false, scrub_tracebacks: false}\n"), upstream=backend.address)
     r = requests.get(shown.url + "/fail")
     assert r.status_code == 500 and "Traceback" in r.text
     r = requests.get(shown.url + "/status/503")

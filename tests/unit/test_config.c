@@ -1,9 +1,11 @@
 /* The policy loader (lua-free-config/): every field of a full file, defaults, value syntaxes,
  * every error path with its exact message and position, ${VAR}, cfg_to_json, and the examples. */
 #include <dirent.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include "check.h"
 #include "cfg_config.h"
 
@@ -188,24 +190,24 @@ static void test_full_file(void)
     CHECK_STR(r->headers[0].value, "gold");
     CHECK_EQ_U64(r->upstream, 1);
     CHECK_EQ_U64(r->timeout_ms, 5000);
-    CHECK(r->concurrency.enabled);
-    CHECK_EQ_U64(r->concurrency.limit, 16);
-    CHECK(r->concurrency.per.kind == CFG_KEY_HEADER);
-    CHECK_STR(r->concurrency.per.name, "x-user-id");
-    CHECK_STR(r->concurrency.per.text, "header:X-User-Id");
-    CHECK(r->concurrency.scope == CFG_SCOPE_GLOBAL);
-    CHECK_EQ_U64(r->concurrency.max_keys, 1000);
-    CHECK_EQ_U64(r->concurrency.queue_size, 64);
-    CHECK_EQ_U64(r->concurrency.queue_timeout_ms, 2000);
-    CHECK(r->concurrency.queue_order == CFG_QUEUE_LIFO);
+    CHECK_EQ_U64(r->num_concurrency, 1);
+    CHECK_EQ_U64(r->concurrency[0].limit, 16);
+    CHECK(r->concurrency[0].per.keys[0].kind == CFG_KEY_HEADER);
+    CHECK_STR(r->concurrency[0].per.keys[0].name, "x-user-id");
+    CHECK_STR(r->concurrency[0].per.text, "header:X-User-Id");
+    CHECK(r->concurrency[0].scope == CFG_SCOPE_GLOBAL);
+    CHECK_EQ_U64(r->concurrency[0].max_keys, 1000);
+    CHECK_EQ_U64(r->concurrency[0].queue_size, 64);
+    CHECK_EQ_U64(r->concurrency[0].queue_timeout_ms, 2000);
+    CHECK(r->concurrency[0].queue_order == CFG_QUEUE_LIFO);
     CHECK_EQ_U64(r->num_rate_limits, 4);
     cfg_rate_limit_t *rl = &r->rate_limits[0];
     CHECK_STR(rl->name, "per-client");
     CHECK_EQ_U64(rl->count, 100);
     CHECK_EQ_U64(rl->period_ms, 1000);
     CHECK_EQ_U64(rl->burst, 20);
-    CHECK(rl->per.kind == CFG_KEY_CLIENT_IP);
-    CHECK(rl->per.name == NULL);
+    CHECK(rl->per.keys[0].kind == CFG_KEY_CLIENT_IP);
+    CHECK(rl->per.keys[0].name == NULL);
     CHECK_STR(rl->per.text, "client_ip");
     CHECK(rl->scope == CFG_SCOPE_LOCAL);
     CHECK(rl->on_exceed == CFG_EXCEED_DELAY);
@@ -215,7 +217,7 @@ static void test_full_file(void)
     CHECK_EQ_U64(rl->count, 6000);
     CHECK_EQ_U64(rl->period_ms, 60000);
     CHECK_EQ_U64(rl->burst, 1);
-    CHECK(rl->per.kind == CFG_KEY_NONE);
+    CHECK(rl->per.num_keys == 0);
     CHECK(rl->per.text == NULL);
     CHECK(rl->scope == CFG_SCOPE_GLOBAL);
     CHECK(rl->on_exceed == CFG_EXCEED_REJECT);
@@ -223,11 +225,11 @@ static void test_full_file(void)
     CHECK_EQ_U64(rl->max_keys, 100000);
     rl = &r->rate_limits[2];
     CHECK_EQ_U64(rl->period_ms, 3600000);
-    CHECK(rl->per.kind == CFG_KEY_QUERY);
-    CHECK_STR(rl->per.name, "tenant");
-    CHECK(r->rate_limits[3].per.kind == CFG_KEY_COOKIE);
-    CHECK_STR(r->rate_limits[3].per.name, "sid");
-    CHECK(r->hide_upstream_5xx);
+    CHECK(rl->per.keys[0].kind == CFG_KEY_QUERY);
+    CHECK_STR(rl->per.keys[0].name, "tenant");
+    CHECK(r->rate_limits[3].per.keys[0].kind == CFG_KEY_COOKIE);
+    CHECK_STR(r->rate_limits[3].per.keys[0].name, "sid");
+    CHECK(r->errors.hide_upstream_5xx);
     CHECK_STR(c->routes[1].path, "/healthz");
     CHECK(c->routes[1].path_prefix == NULL);
 
@@ -239,9 +241,10 @@ static void test_full_file(void)
     CHECK_EQ_U64(r->num_headers, 0);
     CHECK_EQ_U64(r->upstream, 0);
     CHECK_EQ_U64(r->timeout_ms, 30000);
-    CHECK(!r->concurrency.enabled);
+    CHECK_EQ_U64(r->num_concurrency, 0);
     CHECK_EQ_U64(r->num_rate_limits, 0);
-    CHECK(!r->hide_upstream_5xx);
+    CHECK(r->errors.hide_upstream_5xx); /* the default is now true */
+    CHECK(r->errors.scrub_tracebacks);
 
     char *json = cfg_to_json(c);
     CHECK(strstr(json, "pw-from-env") == NULL);
@@ -275,9 +278,10 @@ static void test_defaults(void)
     CHECK_EQ_U64(c->client.num_trusted_proxies, 0);
     CHECK(!c->redis.enabled);
     CHECK(c->redis.password == NULL);
-    const cfg_concurrency_t *cc = &c->routes[0].concurrency;
-    CHECK(cc->enabled);
-    CHECK(cc->per.kind == CFG_KEY_NONE);
+    CHECK_EQ_U64(c->routes[0].num_concurrency, 1);
+    const cfg_concurrency_t *cc = &c->routes[0].concurrency[0];
+    CHECK_STR(cc->name, "concurrency");
+    CHECK(cc->per.num_keys == 0);
     CHECK(cc->scope == CFG_SCOPE_LOCAL);
     CHECK_EQ_U64(cc->max_keys, 100000);
     CHECK_EQ_U64(cc->queue_size, 0);
@@ -285,7 +289,7 @@ static void test_defaults(void)
     CHECK(cc->queue_order == CFG_QUEUE_FIFO);
     const cfg_rate_limit_t *rl = &c->routes[0].rate_limits[0];
     CHECK_EQ_U64(rl->burst, 1);
-    CHECK(rl->per.kind == CFG_KEY_NONE);
+    CHECK(rl->per.num_keys == 0);
     CHECK(rl->scope == CFG_SCOPE_LOCAL);
     CHECK(rl->on_exceed == CFG_EXCEED_REJECT);
     CHECK_EQ_U64(rl->max_delay_ms, 500);
@@ -294,15 +298,19 @@ static void test_defaults(void)
     /* the whole effective config, so that GET /config's shape is pinned down */
     char *json = cfg_to_json(c);
     CHECK_STR(json, "{\"listen\":[\"0.0.0.0:8080\"],\"admin\":\"127.0.0.1:9901\",\"drain_delay\":\"5s\",\"shutdown_timeout\":"
-                    "\"30s\",\"client\":{\"header_timeout\":\"10s\",\"idle_timeout\":\"1m\",\"max_body\":10485760,"
-                    "\"trusted_proxies\":[]},\"redis\":null,\"upstreams\":{\"app\":{\"address\":\"127.0.0.1:8000\","
-                    "\"connect_timeout\":\"1s\",\"read_timeout\":\"30s\",\"keepalive\":64,\"max_connections\":256}},"
-                    "\"routes\":[{\"name\":\"a\",\"match\":{\"path\":null,\"path_prefix\":null,\"methods\":[],\"host\":null,"
-                    "\"headers\":{}},\"upstream\":\"app\",\"timeout\":\"30s\",\"concurrency\":{\"limit\":4,\"per\":null,"
-                    "\"scope\":\"local\",\"max_keys\":100000,\"queue\":{\"size\":0,\"timeout\":\"1s\",\"order\":\"fifo\"}},"
-                    "\"rate_limits\":[{\"name\":\"r\",\"rate\":\"10/s\",\"burst\":1,\"per\":null,\"scope\":\"local\","
-                    "\"on_exceed\":\"reject\",\"max_delay\":\"500ms\",\"max_keys\":100000}],\"errors\":{"
-                    "\"hide_upstream_5xx\":false}}]}\n");
+                    "\"30s\",\"client\":{\"header_timeout\":\"10s\",\"idle_timeout\":\"1m\",\"body_timeout\":\"1m\","
+                    "\"max_body\":10485760,\"max_header_size\":65536,\"trusted_proxies\":[]},\"errors\":{\"hide_upstream_5xx\":"
+                    "true,\"scrub_tracebacks\":true},\"redis\":null,\"upstreams\":{\"app\":{\"address\":\"127.0.0.1:8000\","
+                    "\"connect_timeout\":\"1s\",\"read_timeout\":\"30s\",\"keepalive\":64,\"max_connections\":256,"
+                    "\"response_buffer\":262144}},\"routes\":[{\"name\":\"a\",\"match\":{\"path\":null,\"path_prefix\":null,"
+                    "\"methods\":[],\"host\":null,\"headers\":{}},\"upstream\":\"app\",\"timeout\":\"30s\",\"max_body\":10485760,"
+                    "\"concurrency\":[{\"name\":\"concurrency\",\"limit\":4,\"adaptive\":null,\"per\":null,\"scope\":\"local\","
+                    "\"max_keys\":100000,\"max_key_length\":256,\"queue\":{\"size\":0,\"timeout\":\"1s\",\"order\":\"fifo\"},"
+                    "\"hold_aborted\":\"0ms\"}],\"rate_limits\":[{\"name\":\"r\",\"rate\":\"10/s\",\"burst\":1,\"per\":null,"
+                    "\"scope\":\"local\",\"on_exceed\":\"reject\",\"max_delay\":\"500ms\",\"max_keys\":100000,"
+                    "\"max_key_length\":256}],\"circuit_breaker\":null,\"priority\":null,\"websocket\":{\"allow\":true,"
+                    "\"max_connections\":1000,\"idle_timeout\":\"5m\"},\"request_headers\":{\"set\":{},\"remove\":[]},"
+                    "\"errors\":{\"hide_upstream_5xx\":true,\"scrub_tracebacks\":true}}]}\n");
     free(json);
     cfg_free(c);
 
@@ -361,9 +369,9 @@ static void test_values(void)
     CHECK_EQ_U64(c->client.trusted_proxies[2].addr[15], 1);
     CHECK_EQ_U64(c->routes[0].timeout_ms, 120000);
     CHECK_EQ_U64(c->routes[0].rate_limits[0].burst, 1000000000);
-    CHECK_EQ_U64(c->routes[1].concurrency.limit, 1000000);
-    CHECK_EQ_U64(c->routes[1].concurrency.queue_size, 1000000);
-    CHECK_EQ_U64(c->routes[1].concurrency.max_keys, 100000000);
+    CHECK_EQ_U64(c->routes[1].concurrency[0].limit, 1000000);
+    CHECK_EQ_U64(c->routes[1].concurrency[0].queue_size, 1000000);
+    CHECK_EQ_U64(c->routes[1].concurrency[0].max_keys, 100000000);
     char *json = cfg_to_json(c);
     CHECK(strstr(json, "\"drain_delay\":\"0ms\",\"shutdown_timeout\":\"1h\"") != NULL);
     free(json);
@@ -395,7 +403,7 @@ static void test_values(void)
                 "routes: [{name: a, upstream: copy, concurrency: {limit: \"3\"}}]\n");
     if (c != NULL) {
         CHECK_STR(c->upstreams[1].address.text, "127.0.0.1:8000");
-        CHECK_EQ_U64(c->routes[0].concurrency.limit, 3);
+        CHECK_EQ_U64(c->routes[0].concurrency[0].limit, 3);
     }
     cfg_free(c);
 }
@@ -404,6 +412,7 @@ static void test_syntax_and_document_errors(void)
 {
     check_one_error("routes: [\n", "t.yaml:2:1: YAML syntax error: did not find expected node content while parsing a flow node");
     check_one_error("a: b: c\n", "t.yaml:1:5: YAML syntax error: mapping values are not allowed in this context");
+    /* (found by fuzz/fuzz_config: an empty file gave qsort a NULL array, which UBSan reports) */
     check_one_error("", "t.yaml:1:1: the file is empty: it needs at least upstreams: and routes:");
     check_one_error("# only a comment\n", "t.yaml:1:1: the file is empty: it needs at least upstreams: and routes:");
     check_one_error("- a\n", "t.yaml:1:1: the top level must be a mapping, got a list");
@@ -433,10 +442,141 @@ static void test_syntax_and_document_errors(void)
     CHECK(has_error(SLUICE_SOURCE_DIR ": cannot read: Is a directory"));
 }
 
+static double seconds_since(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+/* A malloc'd string: prefix, then `open` n times, then middle, then `close` n times, then suffix. */
+static char *nested(const char *prefix, const char *open, size_t n, const char *middle, const char *close, const char *suffix)
+{
+    size_t len = strlen(prefix) + n * (strlen(open) + strlen(close)) + strlen(middle) + strlen(suffix) + 1;
+    char *s = malloc(len), *p = s;
+    p += sprintf(p, "%s", prefix);
+    for (size_t i = 0; i != n; ++i)
+        p += sprintf(p, "%s", open);
+    p += sprintf(p, "%s", middle);
+    for (size_t i = 0; i != n; ++i)
+        p += sprintf(p, "%s", close);
+    sprintf(p, "%s", suffix);
+    return s;
+}
+
+/* Input built to be slow or huge: deep nesting, many keys, anchors, aliases that multiply. Each
+ * case took seconds to minutes (or gigabytes) with yaml_parser_load and pairwise key checks. */
+static void test_hostile_yaml(void)
+{
+    /* 64 levels (the root mapping is the first) load; the 65th is refused where it opens */
+    char *yaml = nested(BASE ROUTE_A "x: ", "[", 63, "", "]", "\n");
+    cfg_config_t *c = load(yaml);
+    CHECK(c == NULL);
+    CHECK(has_error("t.yaml:4:1: unknown key \"x\" in the top level"));
+    CHECK_EQ_U64(errors.count, 1);
+    free(yaml);
+    yaml = nested(BASE ROUTE_A "x: ", "[", 64, "", "]", "\n");
+    check_one_error(yaml, "t.yaml:4:67: YAML nesting deeper than 64 levels");
+    free(yaml);
+
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    yaml = nested("a: ", "[", 100000, "", "]", "\n");
+    check_one_error(yaml, "t.yaml:1:67: YAML nesting deeper than 64 levels");
+    free(yaml);
+    yaml = nested("a: ", "{a: ", 100000, "1", "}", "\n");
+    check_one_error(yaml, "t.yaml:1:256: YAML nesting deeper than 64 levels");
+    free(yaml);
+    yaml = nested("a: ", "[", 100000, "", "", "\n"); /* never closed */
+    check_one_error(yaml, "t.yaml:1:67: YAML nesting deeper than 64 levels");
+    free(yaml);
+    double took = seconds_since(&start);
+    fprintf(stderr, "100k nested levels (3 files): %.3f s\n", took);
+    CHECK(took < 1.0); /* was 16 s to 58 s each */
+
+    /* 20000 keys in one mapping, every one unknown; 20000 anchors and aliases */
+    size_t n = 20000;
+    char *big = malloc(n * 64 + 256), *p = big;
+    p += sprintf(p, BASE ROUTE_A);
+    for (size_t i = 0; i != n; ++i)
+        p += sprintf(p, "k%zu: &a%zu 1\n", i, i);
+    p += sprintf(p, "y: [");
+    for (size_t i = 0; i != n; ++i)
+        p += sprintf(p, "*a%zu, ", n - 1 - i);
+    sprintf(p, "]\n");
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    c = load(big);
+    took = seconds_since(&start);
+    fprintf(stderr, "20000 keys, anchors and aliases: %.3f s\n", took);
+    CHECK(c == NULL);
+    CHECK_EQ_U64(errors.count, n + 1);
+    CHECK(has_error("t.yaml:20003:1: unknown key \"k19999\" in the top level"));
+    CHECK(took < 4.0); /* was 9 s */
+    free(big);
+
+    /* 20000 upstreams and 20000 routes, each naming another upstream: look-ups and name checks */
+    big = malloc(n * 160 + 256), p = big;
+    p += sprintf(p, "upstreams:\n");
+    for (size_t i = 0; i != n; ++i)
+        p += sprintf(p, "  u%zu: {address: 127.0.0.1:1}\n", i);
+    p += sprintf(p, "routes:\n");
+    for (size_t i = 0; i != n; ++i)
+        p += sprintf(p, "  - {name: r%zu, upstream: u%zu, rate_limits: [{name: a, rate: 1/s}]}\n", i, n - 1 - i);
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    c = load_ok(big);
+    took = seconds_since(&start);
+    fprintf(stderr, "20000 upstreams and routes: %.3f s\n", took);
+    if (c != NULL)
+        CHECK_EQ_U64(c->routes[n - 1].upstream, 0);
+    cfg_free(c);
+    CHECK(took < 4.0); /* was 17 s */
+    free(big);
+
+    /* billion laughs: each level doubles; the ninth would expand to 2^9 x 1000 nodes */
+    big = malloc(64 * 1024), p = big;
+    p += sprintf(p, BASE ROUTE_A "l0: &l0 [");
+    for (int i = 0; i != 1000; ++i)
+        p += sprintf(p, "%sx", i ? "," : "");
+    p += sprintf(p, "]\n");
+    for (int i = 1; i <= 12; ++i)
+        p += sprintf(p, "l%d: &l%d [*l%d, *l%d]\n", i, i, i - 1, i - 1);
+    c = load(big);
+    CHECK(c == NULL);
+    CHECK_EQ_U64(errors.count, 1);
+    if (errors.count == 1)
+        fprintf(stderr, "billion laughs: %s\n", errors.items[0]);
+    CHECK(errors.count == 1 &&
+          strstr(errors.items[0], "t.yaml:13:10: alias *l8: aliases expand this file past ") == errors.items[0]);
+    free(big);
+
+    /* aliases that are fine: reuse within the budget, a key given by an alias */
+    c = load_ok("upstreams: {app: &u {address: 127.0.0.1:1}, b: *u}\n"
+                "routes: [{name: a, upstream: app, concurrency: {limit: 1, queue: &q {size: 3, timeout: 3s}}}, {name: b, "
+                "upstream: b, concurrency: {limit: 2, queue: *q}}]\n");
+    if (c != NULL) {
+        CHECK_STR(c->upstreams[1].address.text, "127.0.0.1:1");
+        CHECK_EQ_U64(c->routes[1].concurrency[0].queue_size, 3);
+        CHECK_EQ_U64(c->routes[1].concurrency[0].queue_timeout_ms, 3000);
+    }
+    cfg_free(c);
+    c = load(BASE ROUTE_A "x: &k shutdown_timeout\n*k : 0s\n");
+    CHECK(c == NULL);
+    CHECK(has_error("t.yaml:4:1: unknown key \"x\" in the top level"));
+    CHECK(has_error("t.yaml:5:6: shutdown_timeout: must be greater than zero, got \"0s\""));
+    check_one_error(BASE ROUTE_A "x: [*nope]\n", "t.yaml:4:5: unknown alias *nope (no anchor &nope before it)");
+    check_one_error(BASE ROUTE_A "x: &a [1, *a]\n", "t.yaml:4:11: alias *a refers to a node that contains it (a cycle)");
+    check_one_error(BASE ROUTE_A "x: &a {k: *a}\n", "t.yaml:4:11: alias *a refers to a node that contains it (a cycle)");
+    /* an anchor given again names the later node */
+    c = load(BASE ROUTE_A "x: &a 1\ny: &a 2s\ndrain_delay: *a\n");
+    CHECK(c == NULL);
+    CHECK_EQ_U64(errors.count, 2); /* x and y; drain_delay is 2s */
+    CHECK(has_error("t.yaml:5:1: unknown key \"y\" in the top level"));
+}
+
 static void test_key_and_type_errors(void)
 {
     check_one_error(BASE ROUTE_A "tiemout: 1s\n", "t.yaml:4:1: unknown key \"tiemout\" in the top level");
-    check_one_error(R("tiemout: 1s"), "t.yaml:3:35: unknown key \"tiemout\" in route");
+    check_one_error(R("tiemout: 1s"), "t.yaml:3:35: unknown key \"tiemout\" in route (did you mean \"timeout\"?)");
     check_one_error(R("match: {prefix: /}"), "t.yaml:3:43: unknown key \"prefix\" in match");
     check_one_error(R("concurrency: {limit: 1, queue: {length: 3}}"), "t.yaml:3:67: unknown key \"length\" in concurrency.queue");
     check_one_error(R("concurrency: {limit: 1, burst: 3}"), "t.yaml:3:59: unknown key \"burst\" in concurrency");
@@ -577,16 +717,17 @@ static void test_route_errors(void)
     check_one_error("upstreams: {app: {keepalive: 1}}\n" ROUTE_A,
                     "t.yaml:1:18: upstream \"app\": missing required key \"address\"");
     check_one_error(R("match: {path: /a, path_prefix: /b}"), "t.yaml:3:53: match: path and path_prefix are exclusive; use one");
-    check_one_error(R("match: {path: a}"), "t.yaml:3:49: match.path must start with '/', got \"a\"");
-    check_one_error(R("match: {path_prefix: api/}"), "t.yaml:3:56: match.path_prefix must start with '/', got \"api/\"");
+    check_one_error(R("match: {path: a}"), "t.yaml:3:49: match.path: must start with '/', got \"a\"");
+    check_one_error(R("match: {path_prefix: api/}"), "t.yaml:3:56: match.path_prefix: must start with '/', got \"api/\"");
     check_one_error(R("match: {methods: [GET, FETCH]}"), "t.yaml:3:58: unknown HTTP method \"FETCH\"");
     check_one_error(R("match: {headers: {\"x a\": 1}}"), "t.yaml:3:53: match.headers: bad header name \"x a\"");
 
     /* per: key specs */
     check_one_error(R("concurrency: {limit: 1, per: \"header:\"}"),
                     "t.yaml:3:64: concurrency.per: the key needs a name, e.g. header:X-User-Id, got \"header:\"");
-    check_one_error(R("concurrency: {limit: 1, per: ip}"),
-                    "t.yaml:3:64: concurrency.per: expected client_ip, header:NAME, query:NAME or cookie:NAME, got \"ip\"");
+    check_one_error(
+        R("concurrency: {limit: 1, per: ip}"),
+        "t.yaml:3:64: concurrency.per: expected client_ip, header:NAME, query:NAME, cookie:NAME, path:N or json:FIELD, got \"ip\"");
     check_one_error(R("concurrency: {limit: 1, per: \"header:X User\"}"),
                     "t.yaml:3:64: concurrency.per: bad character in key name (it must be an HTTP token), got \"header:X User\"");
     check_one_error(R("rate_limits: [{name: r, rate: 1/s, per: \"cookie:a=b\"}]"),
@@ -630,9 +771,9 @@ static void test_route_errors(void)
     check_one_error(BASE "redis: {address: 127.0.0.1:6379, instances: 1001}\n" ROUTE_A,
                     "t.yaml:3:45: redis.instances: must be between 1 and 1000, got 1001");
     check_one_error(BASE "redis: {address: 127.0.0.1:6379, slot_lease: 500ms}\n" ROUTE_A,
-                    "t.yaml:3:46: redis.slot_lease: must be between 1s and 1h");
+                    "t.yaml:3:46: redis.slot_lease: must be between 1s and 1h, got \"500ms\"");
     check_one_error(BASE "redis: {address: 127.0.0.1:6379, slot_lease: 2h}\n" ROUTE_A,
-                    "t.yaml:3:46: redis.slot_lease: must be between 1s and 1h");
+                    "t.yaml:3:46: redis.slot_lease: must be between 1s and 1h, got \"2h\"");
 
     /* enums */
     check_one_error(BASE REDIS "routes: [{name: a, upstream: app, concurrency: {limit: 1, scope: cluster}}]\n",
@@ -660,6 +801,673 @@ static void test_route_errors(void)
     check_one_error(BASE "redis: {database: 1}\n" ROUTE_A, "t.yaml:3:8: redis: missing required key \"address\"");
 }
 
+/* Every key added for the controls that bound the application's work, in one file. */
+static void test_new_keys(void)
+{
+    setenv("SLUICE_TEST_TENANT", "acme$1", 1);
+    cfg_config_t *c =
+        load_ok("client: {body_timeout: 20s, max_header_size: 32KiB}\n"
+                "errors: {hide_upstream_5xx: false}\n"
+                "redis: {address: 127.0.0.1:6379}\n"
+                "upstreams:\n"
+                "  app: {address: 127.0.0.1:8000, response_buffer: 1MiB}\n"
+                "routes:\n"
+                "  - name: transfers\n"
+                "    match: {path_prefix: /transfers/, methods: [POST]}\n"
+                "    upstream: app\n"
+                "    max_body: 1MiB\n"
+                "    concurrency:\n"
+                "      - name: route\n"
+                "        limit: auto\n"
+                "        adaptive: {min: 2, max: 256, initial: 8}\n"
+                "        queue: {size: 64, timeout: 1s}\n"
+                "        hold_aborted: 30s\n"
+                "      - {name: per-client, limit: 4, per: client_ip, scope: global, max_key_length: 1KiB}\n"
+                "      - name: accounts\n"
+                "        limit: 1\n"
+                "        per: [json:from, json:to, \"path:2\"]\n"
+                "    rate_limits:\n"
+                "      - {name: per-user, rate: 10/s, burst: 10, per: \"path:2\", max_key_length: 64}\n"
+                "      - {name: pair, rate: 1/s, per: [header:X-A, \"query:b\"]}\n"
+                "    circuit_breaker: {failures: 3, open_for: 20s, half_open: 2, failure_rate: 50%, window: 30s, "
+                "min_requests: 40, per: header:X-Tenant, max_keys: 50, max_key_length: 128}\n"
+                "    priority: {from: header:X-Priority, levels: [critical, default, sheddable], default: default}\n"
+                "    websocket: {allow: false, max_connections: 10, idle_timeout: 1m}\n"
+                "    request_headers:\n"
+                "      set: {X-Real-IP: \"${client_ip}\", X-Tenant: \"${SLUICE_TEST_TENANT}/${request_id}/$${route}\", "
+                "X-Route: \"${route} on ${host}\"}\n"
+                "      remove: [X-Scheme, x-debug]\n"
+                "    errors: {scrub_tracebacks: false}\n"
+                "  - name: rest\n"
+                "    upstream: app\n"
+                "    errors: {hide_upstream_5xx: true}\n");
+    if (c == NULL)
+        return;
+    CHECK_EQ_U64(c->client.body_timeout_ms, 20000);
+    CHECK_EQ_U64(c->client.max_header_size, 32 * 1024);
+    CHECK_EQ_U64(c->upstreams[0].response_buffer, 1024 * 1024);
+    CHECK(!c->errors.hide_upstream_5xx);
+    CHECK(c->errors.scrub_tracebacks);
+    cfg_route_t *r = &c->routes[0];
+    CHECK_EQ_U64(r->max_body, 1024 * 1024);
+    CHECK_EQ_U64(r->num_concurrency, 3);
+    cfg_concurrency_t *cc = &r->concurrency[0];
+    CHECK_STR(cc->name, "route");
+    CHECK(cc->adaptive);
+    CHECK_EQ_U64(cc->adaptive_min, 2);
+    CHECK_EQ_U64(cc->adaptive_max, 256);
+    CHECK_EQ_U64(cc->adaptive_initial, 8);
+    CHECK_EQ_U64(cc->limit, 8);
+    CHECK_EQ_U64(cc->queue_size, 64);
+    CHECK_EQ_U64(cc->hold_aborted_ms, 30000);
+    CHECK_EQ_U64(cc->per.num_keys, 0);
+    CHECK_EQ_U64(cc->max_key_length, 256);
+    cc = &r->concurrency[1];
+    CHECK_STR(cc->name, "per-client");
+    CHECK(!cc->adaptive);
+    CHECK_EQ_U64(cc->limit, 4);
+    CHECK(cc->scope == CFG_SCOPE_GLOBAL);
+    CHECK_EQ_U64(cc->max_key_length, 1024);
+    CHECK_EQ_U64(cc->hold_aborted_ms, 0);
+    CHECK_EQ_U64(cc->per.num_keys, 1);
+    CHECK(cc->per.keys[0].kind == CFG_KEY_CLIENT_IP);
+    CHECK_STR(cc->per.text, "client_ip");
+    cc = &r->concurrency[2];
+    CHECK_EQ_U64(cc->per.num_keys, 3);
+    CHECK(cc->per.keys[0].kind == CFG_KEY_JSON);
+    CHECK_STR(cc->per.keys[0].name, "from");
+    CHECK_STR(cc->per.keys[1].name, "to");
+    CHECK(cc->per.keys[2].kind == CFG_KEY_PATH);
+    CHECK_EQ_U64(cc->per.keys[2].index, 2);
+    CHECK(cc->per.keys[2].name == NULL);
+    CHECK_STR(cc->per.text, "[json:from, json:to, path:2]");
+    CHECK_EQ_U64(r->num_rate_limits, 2);
+    CHECK(r->rate_limits[0].per.keys[0].kind == CFG_KEY_PATH);
+    CHECK_EQ_U64(r->rate_limits[0].max_key_length, 64);
+    CHECK_EQ_U64(r->rate_limits[1].per.num_keys, 2);
+    CHECK_STR(r->rate_limits[1].per.keys[0].name, "x-a");
+    CHECK_STR(r->rate_limits[1].per.text, "[header:X-A, query:b]");
+    CHECK_EQ_U64(r->rate_limits[1].max_key_length, 256);
+    const cfg_circuit_breaker_t *cb = &r->circuit_breaker;
+    CHECK(cb->enabled);
+    CHECK_EQ_U64(cb->failures, 3);
+    CHECK_EQ_U64(cb->open_for_ms, 20000);
+    CHECK_EQ_U64(cb->half_open, 2);
+    CHECK_EQ_U64(cb->failure_rate, 50);
+    CHECK_EQ_U64(cb->window_ms, 30000);
+    CHECK_EQ_U64(cb->min_requests, 40);
+    CHECK_STR(cb->per.keys[0].name, "x-tenant");
+    CHECK_EQ_U64(cb->max_keys, 50);
+    CHECK_EQ_U64(cb->max_key_length, 128);
+    CHECK(r->priority.enabled);
+    CHECK(r->priority.from.kind == CFG_KEY_HEADER);
+    CHECK_STR(r->priority.from.name, "x-priority");
+    CHECK_EQ_U64(r->priority.num_levels, 3);
+    CHECK_STR(r->priority.levels[0], "critical");
+    CHECK_STR(r->priority.levels[2], "sheddable");
+    CHECK_EQ_U64(r->priority.default_level, 1);
+    CHECK(!r->websocket.allow);
+    CHECK_EQ_U64(r->websocket.max_connections, 10);
+    CHECK_EQ_U64(r->websocket.idle_timeout_ms, 60000);
+    CHECK_EQ_U64(r->num_set_headers, 3);
+    CHECK_STR(r->set_headers[0].name, "x-real-ip");
+    CHECK_STR(r->set_headers[0].value, "${client_ip}");
+    /* the environment's "$" is written "$$" so that the gateway cannot take it for a variable;
+     * "$${route}" stays "$$" + "{route}": a literal "${route}" */
+    CHECK_STR(r->set_headers[1].value, "acme$$1/${request_id}/$${route}");
+    CHECK_STR(r->set_headers[2].value, "${route} on ${host}");
+    CHECK_EQ_U64(r->num_remove_headers, 2);
+    CHECK_STR(r->remove_headers[0], "x-scheme");
+    CHECK_STR(r->remove_headers[1], "x-debug");
+    /* a route's errors: overrides only what it gives */
+    CHECK(!r->errors.hide_upstream_5xx);
+    CHECK(!r->errors.scrub_tracebacks);
+    r = &c->routes[1];
+    CHECK(r->errors.hide_upstream_5xx);
+    CHECK(r->errors.scrub_tracebacks);
+    CHECK_EQ_U64(r->max_body, 10 * 1024 * 1024); /* client.max_body */
+    CHECK(!r->circuit_breaker.enabled);
+    CHECK(!r->priority.enabled);
+    CHECK(r->websocket.allow);
+    CHECK_EQ_U64(r->websocket.max_connections, 1000);
+    CHECK_EQ_U64(r->websocket.idle_timeout_ms, 300000);
+
+    char *json = cfg_to_json(c);
+    CHECK(strstr(json, "\"client\":{\"header_timeout\":\"10s\",\"idle_timeout\":\"1m\",\"body_timeout\":\"20s\",\"max_body\":"
+                       "10485760,\"max_header_size\":32768,") != NULL);
+    CHECK(strstr(json, "\"errors\":{\"hide_upstream_5xx\":false,\"scrub_tracebacks\":true},\"redis\":{") != NULL);
+    CHECK(strstr(json, "\"response_buffer\":1048576}") != NULL);
+    CHECK(strstr(json, "\"max_body\":1048576,\"concurrency\":[{\"name\":\"route\",\"limit\":\"auto\",\"adaptive\":{\"min\":2,"
+                       "\"max\":256,\"initial\":8},\"per\":null,\"scope\":\"local\",\"max_keys\":100000,\"max_key_length\":256,"
+                       "\"queue\":{\"size\":64,\"timeout\":\"1s\",\"order\":\"fifo\"},\"hold_aborted\":\"30s\"},{\"name\":"
+                       "\"per-client\",\"limit\":4,\"adaptive\":null,\"per\":\"client_ip\",\"scope\":\"global\",") != NULL);
+    CHECK(strstr(json, "\"per\":[\"json:from\",\"json:to\",\"path:2\"]") != NULL);
+    CHECK(strstr(json, "\"per\":[\"header:X-A\",\"query:b\"]") != NULL);
+    CHECK(strstr(json, "\"circuit_breaker\":{\"failures\":3,\"open_for\":\"20s\",\"half_open\":2,\"failure_rate\":50,\"window\":"
+                       "\"30s\",\"min_requests\":40,\"per\":\"header:X-Tenant\",\"max_keys\":50,\"max_key_length\":128},"
+                       "\"priority\":{\"from\":\"header:X-Priority\",\"levels\":[\"critical\",\"default\",\"sheddable\"],"
+                       "\"default\":\"default\"},\"websocket\":{\"allow\":false,\"max_connections\":10,\"idle_timeout\":\"1m\"},"
+                       "\"request_headers\":{\"set\":{\"x-real-ip\":\"${client_ip}\",\"x-tenant\":\"acme$$1/${request_id}/"
+                       "$${route}\",\"x-route\":\"${route} on ${host}\"},\"remove\":[\"x-scheme\",\"x-debug\"]},\"errors\":{"
+                       "\"hide_upstream_5xx\":false,\"scrub_tracebacks\":false}}") != NULL);
+    CHECK(strstr(json, "\"circuit_breaker\":null,\"priority\":null,\"websocket\":{\"allow\":true,\"max_connections\":1000,"
+                       "\"idle_timeout\":\"5m\"},\"request_headers\":{\"set\":{},\"remove\":[]},\"errors\":{\"hide_upstream_5xx\":"
+                       "true,\"scrub_tracebacks\":true}}]}") != NULL);
+    free(json);
+    cfg_free(c);
+
+    /* defaults inside the new blocks */
+    c = load_ok(R("concurrency: {limit: auto}, circuit_breaker: {}, max_body: 0"));
+    if (c != NULL) {
+        r = &c->routes[0];
+        CHECK_EQ_U64(r->max_body, 10 * 1024 * 1024); /* 0: inherit client.max_body */
+        CHECK(r->concurrency[0].adaptive);
+        CHECK_EQ_U64(r->concurrency[0].adaptive_min, 1);
+        CHECK_EQ_U64(r->concurrency[0].adaptive_max, 1000);
+        CHECK_EQ_U64(r->concurrency[0].adaptive_initial, 16);
+        CHECK_EQ_U64(r->concurrency[0].limit, 16);
+        cb = &r->circuit_breaker;
+        CHECK(cb->enabled);
+        CHECK_EQ_U64(cb->failures, 5);
+        CHECK_EQ_U64(cb->open_for_ms, 10000);
+        CHECK_EQ_U64(cb->half_open, 1);
+        CHECK_EQ_U64(cb->failure_rate, 0);
+        CHECK_EQ_U64(cb->window_ms, 10000);
+        CHECK_EQ_U64(cb->min_requests, 20);
+        CHECK_EQ_U64(cb->per.num_keys, 0);
+        CHECK_EQ_U64(cb->max_keys, 100000);
+        CHECK_EQ_U64(cb->max_key_length, 256);
+        json = cfg_to_json(c);
+        CHECK(strstr(json,
+                     "\"circuit_breaker\":{\"failures\":5,\"open_for\":\"10s\",\"half_open\":1,\"failure_rate\":null,"
+                     "\"window\":\"10s\",\"min_requests\":20,\"per\":null,\"max_keys\":100000,\"max_key_length\":256}") != NULL);
+        free(json);
+    }
+    cfg_free(c);
+    /* limit: auto may come from the environment like any value */
+    setenv("SLUICE_TEST_AUTO", "auto", 1);
+    c = load_ok(R("concurrency: {limit: \"${SLUICE_TEST_AUTO}\"}"));
+    if (c != NULL)
+        CHECK(c->routes[0].concurrency[0].adaptive);
+    cfg_free(c);
+    /* the adaptive start defaults to 16 within the bounds given */
+    c = load_ok(R("concurrency: [{name: a, limit: auto, adaptive: {min: 32}}, {name: b, limit: auto, adaptive: {max: 8}}]"));
+    if (c != NULL) {
+        CHECK_EQ_U64(c->routes[0].concurrency[0].adaptive_initial, 32);
+        CHECK_EQ_U64(c->routes[0].concurrency[1].adaptive_initial, 8);
+        CHECK_EQ_U64(c->routes[0].concurrency[1].adaptive_min, 1);
+    }
+    cfg_free(c);
+    /* the mapping form may name its limit; the boundaries of the new ranges */
+    c = load_ok("client: {max_header_size: 1KiB}\n"
+                "upstreams: {app: {address: 127.0.0.1:1, response_buffer: 16KiB}, b: {address: 127.0.0.1:2, response_buffer: "
+                "64MiB}}\n" REDIS
+                "routes: [{name: a, upstream: app, concurrency: {name: slots, limit: 1, max_key_length: 16, hold_aborted: 0s, "
+                "scope: global}, circuit_breaker: {failure_rate: 100, half_open: 1000}}, {name: b, upstream: b, concurrency: "
+                "{limit: 1, max_key_length: 64KiB}, circuit_breaker: {failure_rate: \"1%\"}}]\n");
+    if (c != NULL) {
+        CHECK_EQ_U64(c->client.max_header_size, 1024);
+        CHECK_EQ_U64(c->upstreams[1].response_buffer, 64 * 1024 * 1024);
+        CHECK_STR(c->routes[0].concurrency[0].name, "slots");
+        CHECK_EQ_U64(c->routes[0].concurrency[0].max_key_length, 16);
+        CHECK_EQ_U64(c->routes[0].circuit_breaker.failure_rate, 100);
+        CHECK_EQ_U64(c->routes[1].concurrency[0].max_key_length, 65536);
+        CHECK_EQ_U64(c->routes[1].circuit_breaker.failure_rate, 1);
+    }
+    cfg_free(c);
+    c = load_ok("client: {max_header_size: 1MiB}\n" BASE ROUTE_A);
+    cfg_free(c);
+}
+
+static void test_key_sources(void)
+{
+    static const struct {
+        const char *text;
+        cfg_key_kind_t kind;
+        const char *name;
+        uint32_t index;
+    } good[] = {{"path:1", CFG_KEY_PATH, NULL, 1},
+                {"path:64", CFG_KEY_PATH, NULL, 64},
+                {"json:a", CFG_KEY_JSON, "a", 0},
+                {"json:Account-ID.x_y.3", CFG_KEY_JSON, "Account-ID.x_y.3", 0},
+                {"json:a.b.c.d.e.f.g.h", CFG_KEY_JSON, "a.b.c.d.e.f.g.h", 0},
+                {"cookie:Sid", CFG_KEY_COOKIE, "Sid", 0}};
+    for (size_t i = 0; i != sizeof(good) / sizeof(good[0]); ++i) {
+        char yaml[256];
+        snprintf(yaml, sizeof(yaml), R("concurrency: {limit: 1}, priority: {from: \"%s\", levels: [a, b], default: b}"),
+                 good[i].text);
+        cfg_config_t *c = load_ok(yaml);
+        if (c == NULL)
+            continue;
+        const cfg_key_t *k = &c->routes[0].priority.from;
+        CHECK(k->kind == good[i].kind);
+        CHECK_STR(k->text, good[i].text);
+        CHECK(good[i].name == NULL ? k->name == NULL : k->name != NULL && strcmp(k->name, good[i].name) == 0);
+        CHECK_EQ_U64(k->index, good[i].index);
+        CHECK_EQ_U64(c->routes[0].priority.default_level, 1);
+        cfg_free(c);
+    }
+
+    check_one_error(R("concurrency: {limit: 1, per: \"path:0\"}"),
+                    "t.yaml:3:64: concurrency.per: path: needs a segment number from 1 to 64, e.g. path:2, got \"path:0\"");
+    check_one_error(R("rate_limits: [{name: r, rate: 1/s, per: \"path:65\"}]"),
+                    "t.yaml:3:75: rate limit per: path: needs a segment number from 1 to 64, e.g. path:2, got \"path:65\"");
+    check_one_error(R("rate_limits: [{name: r, rate: 1/s, per: \"json:a..b\"}]"),
+                    "t.yaml:3:75: rate limit per: bad JSON field path: an empty name (two dots, or a dot at an end), got "
+                    "\"json:a..b\"");
+    check_one_error(R("rate_limits: [{name: r, rate: 1/s, per: \"json:a.\"}]"),
+                    "t.yaml:3:75: rate limit per: bad JSON field path: an empty name (two dots, or a dot at an end), got "
+                    "\"json:a.\"");
+    check_one_error(R("rate_limits: [{name: r, rate: 1/s, per: \"json:a.b.c.d.e.f.g.h.i\"}]"),
+                    "t.yaml:3:75: rate limit per: JSON field path too deep (at most 8 names), got \"json:a.b.c.d.e.f.g.h.i\"");
+    check_one_error(R("rate_limits: [{name: r, rate: 1/s, per: \"json:\"}]"),
+                    "t.yaml:3:75: rate limit per: the key needs a field name, e.g. json:account.id, got \"json:\"");
+    check_one_error(R("rate_limits: [{name: r, rate: 1/s, per: \"json:a b\"}]"),
+                    "t.yaml:3:75: rate limit per: bad JSON field path: names of [A-Za-z0-9_-] separated by dots, e.g. "
+                    "json:account.id, got \"json:a b\"");
+
+    /* lists */
+    check_one_error(R("concurrency: {limit: 1, per: [json:a, json:a]}"), "t.yaml:3:73: concurrency.per: \"json:a\" given twice");
+    check_one_error(R("concurrency: {limit: 1, per: [header:X-A, header:x-a]}"),
+                    "t.yaml:3:77: concurrency.per: \"header:x-a\" given twice");
+    check_one_error(R("concurrency: {limit: 1, per: []}"), "t.yaml:3:64: concurrency.per: a list needs 1 to 8 key sources, got 0");
+    check_one_error(R("rate_limits: [{name: r, rate: 1/s, per: [a, b, c, d, e, f, g, h, i]}]"),
+                    "t.yaml:3:75: rate limit per: a list needs 1 to 8 key sources, got 9");
+    check_one_error(R("concurrency: {limit: 1, per: {a: 1}}"),
+                    "t.yaml:3:64: concurrency.per: expected a key source or a list of them, got a mapping");
+    check_one_error(R("concurrency: {limit: 1, per: [client_ip, [a]]}"),
+                    "t.yaml:3:76: concurrency.per: expected a scalar, got a list");
+    cfg_config_t *c = load(R("rate_limits: [{name: r, rate: 1/s, per: [client_ip, \"query:x\", \"path:3\", ip, \"json:\"]}]"));
+    CHECK(c == NULL);
+    CHECK_EQ_U64(errors.count, 2);
+    CHECK(has_error("t.yaml:3:108: rate limit per: expected client_ip, header:NAME, query:NAME, cookie:NAME, path:N or "
+                    "json:FIELD, got \"ip\""));
+    CHECK(has_error("t.yaml:3:112: rate limit per: the key needs a field name, e.g. json:account.id, got \"json:\""));
+    /* one source in a list is a list of one */
+    c = load_ok(R("concurrency: {limit: 1, per: [client_ip]}"));
+    if (c != NULL) {
+        CHECK_EQ_U64(c->routes[0].concurrency[0].per.num_keys, 1);
+        CHECK_STR(c->routes[0].concurrency[0].per.text, "[client_ip]");
+        char *json = cfg_to_json(c);
+        CHECK(strstr(json, "\"per\":[\"client_ip\"]") != NULL);
+        free(json);
+    }
+    cfg_free(c);
+
+    /* copies for the gateway's limiter state */
+    c = load_ok(R("concurrency: {limit: 1, per: [json:from, \"path:2\", header:X-A]}"));
+    if (c != NULL) {
+        cfg_keyspec_t copy, none = {0};
+        cfg_keyspec_copy(&copy, &c->routes[0].concurrency[0].per);
+        CHECK(cfg_keyspec_equal(&copy, &c->routes[0].concurrency[0].per));
+        CHECK(!cfg_keyspec_equal(&copy, &none));
+        CHECK_STR(copy.text, "[json:from, path:2, header:X-A]");
+        CHECK(copy.keys[0].name != c->routes[0].concurrency[0].per.keys[0].name);
+        CHECK_STR(copy.keys[2].name, "x-a");
+        copy.keys[1].index = 3;
+        CHECK(!cfg_keyspec_equal(&copy, &c->routes[0].concurrency[0].per));
+        cfg_keyspec_clear(&copy);
+        CHECK(copy.keys == NULL && copy.num_keys == 0 && copy.text == NULL);
+        cfg_keyspec_copy(&copy, &none);
+        CHECK(cfg_keyspec_equal(&copy, &none));
+        cfg_keyspec_clear(&copy);
+    }
+    cfg_free(c);
+}
+
+static void test_concurrency_errors(void)
+{
+    check_one_error(R("concurrency: [{name: a, limit: 1}, {limit: 2}]"),
+                    "t.yaml:3:70: concurrency: missing required key \"name\" (each limit of a list has one)");
+    check_one_error(R("concurrency: [{name: a, limit: 1}, {name: a, limit: 2}]"),
+                    "t.yaml:3:70: duplicate concurrency limit name \"a\" in route");
+    check_one_error(R("concurrency: {name: Bad, limit: 1}"), "t.yaml:3:55: concurrency name: \"Bad\" must match [a-z0-9_-]+");
+    check_one_error(R("concurrency: []"), "t.yaml:3:48: concurrency: a list needs 1 to 8 limits, got 0");
+    check_one_error(R("concurrency: [{name: a, limit: 1}, {name: b, limit: 1}, {name: c, limit: 1}, {name: d, limit: 1}, "
+                      "{name: e, limit: 1}, {name: f, limit: 1}, {name: g, limit: 1}, {name: h, limit: 1}, {name: i, limit: 1}]"),
+                    "t.yaml:3:48: concurrency: a list needs 1 to 8 limits, got 9");
+    check_one_error(R("concurrency: 5"),
+                    "t.yaml:3:48: concurrency: expected a mapping (one limit) or a list of them, got a scalar");
+    /* concurrency and rate limits share the Redis key space */
+    check_one_error(R("concurrency: [{name: x, limit: 1}], rate_limits: [{name: x, rate: 1/s}]"),
+                    "t.yaml:3:85: rate limit name \"x\" is taken by a concurrency limit of the route (their Redis keys would be "
+                    "the same)");
+    check_one_error(
+        R("concurrency: {limit: 1}, rate_limits: [{name: concurrency, rate: 1/s}]"),
+        "t.yaml:3:81: rate limit name \"concurrency\" is reserved (the route's concurrency limit uses it in Redis keys)");
+    /* adaptive */
+    check_one_error(R("concurrency: {limit: 4, adaptive: {min: 2}}"),
+                    "t.yaml:3:59: concurrency.adaptive: only with limit: auto (this limit is fixed)");
+    check_one_error(R("concurrency: {limit: auto, adaptive: {min: 5, initial: 2}}"),
+                    "t.yaml:3:72: concurrency.adaptive: needs min <= initial <= max, got min 5, initial 2, max 1000");
+    check_one_error(R("concurrency: {limit: auto, adaptive: {min: 2000}}"),
+                    "t.yaml:3:72: concurrency.adaptive: needs min <= initial <= max, got min 2000, initial 1000, max 1000");
+    check_one_error(R("concurrency: {limit: auto, adaptive: {max: 1000001}}"),
+                    "t.yaml:3:78: adaptive.max: must be between 1 and 1000000, got 1000001");
+    check_one_error(R("concurrency: {limit: auto, adaptive: {min: 0}}"),
+                    "t.yaml:3:78: adaptive.min: must be between 1 and 1000000, got 0");
+    check_one_error(R("concurrency: {limit: auto, adaptive: {start: 3}}"),
+                    "t.yaml:3:73: unknown key \"start\" in concurrency.adaptive");
+    check_one_error(R("concurrency: {limit: autox}"), "t.yaml:3:56: concurrency.limit: expected an integer, got \"autox\"");
+    check_one_error(BASE REDIS "routes: [{name: a, upstream: app, concurrency: [{name: a, limit: auto, scope: global}]}]\n",
+                    "t.yaml:4:79: concurrency: limit: auto is adaptive, and adaptive limits are local to each instance; give a "
+                    "number for scope: global");
+    check_one_error(R("concurrency: [{name: a, limit: 1, scope: global}]"), "t.yaml:3:76: scope: global needs a redis: block");
+    /* the other new keys of a limit */
+    check_one_error(R("concurrency: {limit: 1, hold_aborted: soon}"),
+                    "t.yaml:3:73: concurrency.hold_aborted: expected a duration: an integer and a unit (ms, s, m, h), e.g. 250ms "
+                    "or 5s, got \"soon\"");
+    check_one_error(R("concurrency: {limit: 1, max_key_length: 15}"),
+                    "t.yaml:3:75: concurrency.max_key_length: must be between 16B and 64KiB, got \"15\"");
+    check_one_error(R("concurrency: {limit: 1, max_key_length: 65537}"),
+                    "t.yaml:3:75: concurrency.max_key_length: must be between 16B and 64KiB, got \"65537\"");
+    check_one_error(R("rate_limits: [{name: r, rate: 1/s, max_key_length: 1MiB}]"),
+                    "t.yaml:3:86: rate limit max_key_length: must be between 16B and 64KiB, got \"1MiB\"");
+}
+
+static void test_route_block_errors(void)
+{
+    /* circuit_breaker */
+    check_one_error(R("circuit_breaker: {failures: 0}"),
+                    "t.yaml:3:63: circuit_breaker.failures: must be between 1 and 1000000, got 0");
+    check_one_error(R("circuit_breaker: {half_open: 1001}"),
+                    "t.yaml:3:64: circuit_breaker.half_open: must be between 1 and 1000, got 1001");
+    check_one_error(R("circuit_breaker: {open_for: 0s}"),
+                    "t.yaml:3:63: circuit_breaker.open_for: must be greater than zero, got \"0s\"");
+    check_one_error(R("circuit_breaker: {failure_rate: 101%}"),
+                    "t.yaml:3:67: circuit_breaker.failure_rate: expected a percentage from 1 to 100 (50 or 50%), got \"101%\"");
+    check_one_error(R("circuit_breaker: {failure_rate: 0}"),
+                    "t.yaml:3:67: circuit_breaker.failure_rate: expected a percentage from 1 to 100 (50 or 50%), got \"0\"");
+    check_one_error(R("circuit_breaker: {failure_rate: half}"),
+                    "t.yaml:3:67: circuit_breaker.failure_rate: expected a percentage from 1 to 100 (50 or 50%), got \"half\"");
+    check_one_error(
+        R("circuit_breaker: {window: 5s}"),
+        "t.yaml:3:53: circuit_breaker.window: only with failure_rate (without it, `failures` in a row open the breaker)");
+    check_one_error(R("circuit_breaker: {min_requests: 5}"), "t.yaml:3:53: circuit_breaker.min_requests: only with failure_rate "
+                                                             "(without it, `failures` in a row open the breaker)");
+    check_one_error(R("circuit_breaker: {per: [a]}"),
+                    "t.yaml:3:59: circuit_breaker.per: expected client_ip, header:NAME, query:NAME, cookie:NAME, path:N or "
+                    "json:FIELD, got \"a\"");
+    check_one_error(R("circuit_breaker: {failurs: 3}"),
+                    "t.yaml:3:53: unknown key \"failurs\" in circuit_breaker (did you mean \"failures\"?)");
+    check_one_error(R("circuit_breaker: 5"), "t.yaml:3:52: circuit_breaker: expected a mapping, got a scalar");
+
+    /* priority */
+    check_one_error(R("concurrency: {limit: 1}, priority: {from: header:X-P, levels: [a], default: a}"),
+                    "t.yaml:3:97: priority.levels: needs 2 to 16 levels, got 1");
+    check_one_error(R("concurrency: {limit: 1}, priority: {from: header:X-P, levels: [a, b, a], default: a}"),
+                    "t.yaml:3:104: priority.levels: \"a\" given twice");
+    check_one_error(R("concurrency: {limit: 1}, priority: {from: header:X-P, levels: [a, B], default: a}"),
+                    "t.yaml:3:101: priority.levels: \"B\" must match [a-z0-9_-]+");
+    check_one_error(R("concurrency: {limit: 1}, priority: {from: header:X-P, levels: [a, b], default: c}"),
+                    "t.yaml:3:114: priority.default: \"c\" is not one of the levels");
+    check_one_error(R("concurrency: {limit: 1}, priority: {from: header:X-P, levels: [a, b]}"),
+                    "t.yaml:3:70: priority: missing required key \"default\"");
+    cfg_config_t *c = load(R("concurrency: {limit: 1}, priority: {}"));
+    CHECK(c == NULL);
+    CHECK_EQ_U64(errors.count, 3);
+    CHECK(has_error("t.yaml:3:70: priority: missing required key \"from\""));
+    CHECK(has_error("t.yaml:3:70: priority: missing required key \"levels\""));
+    check_one_error(R("concurrency: {limit: 1}, priority: {from: [client_ip], levels: [a, b], default: a}"),
+                    "t.yaml:3:77: priority.from: expected a scalar, got a list");
+    check_one_error(R("priority: {from: header:X-P, levels: [a, b], default: a}"),
+                    "t.yaml:3:35: priority: needs a concurrency limit (priorities order its waiting room)");
+
+    /* websocket */
+    check_one_error(R("websocket: {allow: maybe}"), "t.yaml:3:54: websocket.allow: expected true or false, got \"maybe\"");
+    check_one_error(R("websocket: {max_connections: 0}"),
+                    "t.yaml:3:64: websocket.max_connections: must be between 1 and 1000000, got 0");
+    check_one_error(R("websocket: {idle: 1s}"), "t.yaml:3:47: unknown key \"idle\" in websocket");
+
+    /* errors */
+    check_one_error(R("errors: {scrub_tracebacks: 1}"), "t.yaml:3:62: errors.scrub_tracebacks: expected true or false, got \"1\"");
+    check_one_error("errors: {hide_upstream_5xx: yes}\n" BASE ROUTE_A,
+                    "t.yaml:1:29: errors.hide_upstream_5xx: expected true or false, got \"yes\"");
+    check_one_error("errors: {scrub: true}\n" BASE ROUTE_A, "t.yaml:1:10: unknown key \"scrub\" in errors");
+
+    /* max_body */
+    check_one_error(R("max_body: lots"), "t.yaml:3:45: route max_body: expected a size: an integer and a unit (B, KiB, MiB, GiB), "
+                                         "e.g. 512KiB or 10MiB, got \"lots\"");
+    /* client and upstream additions */
+    check_one_error("client: {body_timeout: 0s}\n" BASE ROUTE_A,
+                    "t.yaml:1:24: client.body_timeout: must be greater than zero, got \"0s\"");
+    check_one_error("client: {max_header_size: 1000}\n" BASE ROUTE_A,
+                    "t.yaml:1:27: client.max_header_size: must be between 1KiB and 1MiB, got \"1000\"");
+    check_one_error("client: {max_header_size: 2MiB}\n" BASE ROUTE_A,
+                    "t.yaml:1:27: client.max_header_size: must be between 1KiB and 1MiB, got \"2MiB\"");
+    check_one_error("upstreams: {app: {address: 127.0.0.1:1, response_buffer: 16383}}\n" ROUTE_A,
+                    "t.yaml:1:58: response_buffer: must be between 16KiB and 64MiB, got \"16383\"");
+    check_one_error("upstreams: {app: {address: 127.0.0.1:1, response_buffer: 65MiB}}\n" ROUTE_A,
+                    "t.yaml:1:58: response_buffer: must be between 16KiB and 64MiB, got \"65MiB\"");
+}
+
+/* A route with request_headers.set (or remove) of n headers x-h0, x-h1, ... */
+static void headers_yaml(char *yaml, const char *which, int n)
+{
+    int set = strcmp(which, "set") == 0;
+    yaml += sprintf(yaml, BASE "routes: [{name: a, upstream: app, request_headers: {%s: %s", which, set ? "{" : "[");
+    for (int i = 0; i != n; ++i)
+        yaml += sprintf(yaml, "%sx-h%d%s", i ? ", " : "", i, set ? ": v" : "");
+    sprintf(yaml, "%s}}]\n", set ? "}" : "]");
+}
+
+static void test_request_headers(void)
+{
+    check_one_error(R("request_headers: {set: {Host: x}}"),
+                    "t.yaml:3:59: request_headers.set: sluice owns \"host\" (the upstream gets the request's Host)");
+    check_one_error(R("request_headers: {remove: [X-Request-Id]}"),
+                    "t.yaml:3:62: request_headers.remove: sluice owns \"x-request-id\" (the client's id if well-formed, else a "
+                    "fresh one)");
+    static const char *const owned[] = {"content-length",  "Transfer-Encoding",    "connection", "upgrade", "TE",
+                                        "x-forwarded-for", "X-Request-Timeout-Ms", "keep-alive"};
+    for (size_t i = 0; i != sizeof(owned) / sizeof(owned[0]); ++i) {
+        char yaml[256], prefix[128];
+        snprintf(yaml, sizeof(yaml), R("request_headers: {set: {%s: x}}"), owned[i]);
+        cfg_config_t *c = load(yaml);
+        CHECK(c == NULL);
+        CHECK_EQ_U64(errors.count, 1);
+        snprintf(prefix, sizeof(prefix), "t.yaml:3:59: request_headers.set: sluice owns \"");
+        CHECK(errors.count == 1 && strncmp(errors.items[0], prefix, strlen(prefix)) == 0);
+        snprintf(yaml, sizeof(yaml), R("request_headers: {remove: [%s]}"), owned[i]);
+        c = load(yaml);
+        CHECK(c == NULL);
+        CHECK_EQ_U64(errors.count, 1);
+    }
+    check_one_error(R("request_headers: {set: {X-A: \"a\\nb\"}}"),
+                    "t.yaml:3:64: request_headers.set: the value of \"x-a\" holds a CR or LF (a header value is one line)");
+    check_one_error(R("request_headers: {set: {X-A: \"a\\rb\"}}"),
+                    "t.yaml:3:64: request_headers.set: the value of \"x-a\" holds a CR or LF (a header value is one line)");
+    check_one_error(R("request_headers: {set: {X-A: \"a\\0b\"}}"), "t.yaml:3:64: header value: the value holds a NUL character");
+    setenv("SLUICE_TEST_CRLF", "a\r\nX-Evil: 1", 1);
+    check_one_error(R("request_headers: {set: {X-A: \"${SLUICE_TEST_CRLF}\"}}"),
+                    "t.yaml:3:64: request_headers.set: the value of \"x-a\" holds a CR or LF (a header value is one line)");
+    check_one_error(R("request_headers: {set: {X-A: 1}, remove: [x-a]}"),
+                    "t.yaml:3:76: request_headers: \"x-a\" is both set and removed");
+    check_one_error(R("request_headers: {remove: [X-A, x-a]}"), "t.yaml:3:67: request_headers.remove: header \"x-a\" given twice");
+    check_one_error(R("request_headers: {set: {X-A: 1, x-a: 2}}"), "t.yaml:3:67: request_headers.set: header \"x-a\" given twice");
+    check_one_error(R("request_headers: {set: {\"X A\": 1}}"), "t.yaml:3:59: request_headers.set: bad header name \"x a\"");
+    check_one_error(R("request_headers: {remove: [\"a:b\"]}"), "t.yaml:3:62: request_headers.remove: bad header name \"a:b\"");
+    check_one_error(R("request_headers: {set: [a]}"), "t.yaml:3:58: request_headers.set: expected a mapping, got a list");
+    check_one_error(R("request_headers: {add: {a: b}}"), "t.yaml:3:53: unknown key \"add\" in request_headers");
+    unsetenv("SLUICE_UNSET_VAR");
+    check_one_error(R("request_headers: {set: {X-A: \"${SLUICE_UNSET_VAR}\"}}"),
+                    "t.yaml:3:64: environment variable \"SLUICE_UNSET_VAR\" is not set");
+    /* the runtime variables are runtime variables only there */
+    unsetenv("client_ip");
+    check_one_error(R("match: {headers: {x-a: \"${client_ip}\"}}"), "t.yaml:3:58: environment variable \"client_ip\" is not set");
+    /* at most 64 of each */
+    char yaml[8192];
+    headers_yaml(yaml, "set", 65);
+    check_one_error(yaml, "t.yaml:3:58: request_headers.set: at most 64 headers, got 65");
+    headers_yaml(yaml, "remove", 65);
+    check_one_error(yaml, "t.yaml:3:61: request_headers.remove: at most 64 headers, got 65");
+    headers_yaml(yaml, "remove", 64);
+    cfg_config_t *c = load_ok(yaml);
+    if (c != NULL)
+        CHECK_EQ_U64(c->routes[0].num_remove_headers, 64);
+    cfg_free(c);
+}
+
+/* `sluice -t` refuses routes that could never match: a request's normalised, decoded path never
+ * holds these, and the Host header is compared without port or trailing dot. */
+static void test_unmatchable_routes(void)
+{
+    static const struct {
+        const char *path, *why;
+    } bad[] = {
+        {"/a?b", "holds '?': routes match the path alone, never the query string"},
+        {"/a#b", "holds '#': a fragment is never sent to a server"},
+        {"/a%2Fb", "holds a %-escape: routes match the decoded path, so write it decoded"},
+        {"/caf%C3%A9", "holds a %-escape: routes match the decoded path, so write it decoded"},
+        {"/a/../b", "holds a \\\".\\\" or \\\"..\\\" segment: routes match the normalised path, which never does"},
+        {"/a/./b", "holds a \\\".\\\" or \\\"..\\\" segment: routes match the normalised path, which never does"},
+        {"/a/..", "holds a \\\".\\\" or \\\"..\\\" segment: routes match the normalised path, which never does"},
+        {"/a/.", "holds a \\\".\\\" or \\\"..\\\" segment: routes match the normalised path, which never does"},
+        {"/..", "holds a \\\".\\\" or \\\"..\\\" segment: routes match the normalised path, which never does"},
+        {"/a//b", "holds \\\"//\\\": routes match the normalised path, which never does"},
+        {"//", "holds \\\"//\\\": routes match the normalised path, which never does"},
+        {"/a b", "holds a space or control character: requests with one in their path are refused (400)"},
+        {"/a\\tb", "holds a space or control character: requests with one in their path are refused (400)"},
+        {"/a\\x7fb", "holds a space or control character: requests with one in their path are refused (400)"},
+        {"a/b", "must start with '/'"},
+    };
+    for (size_t i = 0; i != sizeof(bad) / sizeof(bad[0]); ++i) {
+        for (int prefix = 0; prefix != 2; ++prefix) {
+            char yaml[256], expected[512];
+            const char *key = prefix ? "path_prefix" : "path";
+            snprintf(yaml, sizeof(yaml), R("match: {%s: \"%s\"}"), key, bad[i].path);
+            cfg_config_t *c = load(yaml);
+            CHECK(c == NULL);
+            CHECK_EQ_U64(errors.count, 1);
+            /* the message quotes the value as loaded (escapes decoded), so compare up to ", got" */
+            snprintf(expected, sizeof(expected), "t.yaml:3:%d: match.%s: ", prefix ? 56 : 49, key);
+            size_t n = strlen(expected);
+            snprintf(expected + n, sizeof(expected) - n, "%s", bad[i].why);
+            /* the table holds C-escaped quotes for the messages that have them */
+            char unescaped[512], *u = unescaped;
+            for (const char *q = expected; *q != '\0'; ++q)
+                if (!(q[0] == '\\' && q[1] == '"'))
+                    *u++ = *q;
+            *u = '\0';
+            if (errors.count == 1 && strncmp(errors.items[0], unescaped, strlen(unescaped)) != 0)
+                fprintf(stderr, "for %s: %s\n  want: %s\n", bad[i].path, errors.items[0], unescaped);
+            CHECK(errors.count == 1 && strncmp(errors.items[0], unescaped, strlen(unescaped)) == 0);
+        }
+    }
+    check_one_error(R("match: {path: \"/a?b\"}"),
+                    "t.yaml:3:49: match.path: holds '?': routes match the path alone, never the query string, got \"/a?b\"");
+    /* fine: a trailing slash, dots inside names, a lone %, a non-ASCII path written decoded */
+    cfg_config_t *c = load_ok(BASE "routes:\n"
+                                   "  - {name: a, upstream: app, match: {path_prefix: /api/}}\n"
+                                   "  - {name: b, upstream: app, match: {path: /.well-known/x..y}}\n"
+                                   "  - {name: c, upstream: app, match: {path: \"/50%\"}}\n"
+                                   "  - {name: d, upstream: app, match: {path: \"/café\"}}\n"
+                                   "  - {name: e, upstream: app, match: {path: /, host: \"[::1]\"}}\n");
+    if (c != NULL)
+        CHECK_STR(c->routes[4].host, "[::1]");
+    cfg_free(c);
+
+    check_one_error(R("match: {host: \"api.example.com:8080\"}"),
+                    "t.yaml:3:49: match.host: holds a port: write the host without it (the port is not compared), got "
+                    "\"api.example.com:8080\"");
+    check_one_error(R("match: {host: \"[::1]:80\"}"),
+                    "t.yaml:3:49: match.host: holds a port: write the host without it (the port is not compared), got "
+                    "\"[::1]:80\"");
+    check_one_error(R("match: {host: \"api.example.com.\"}"),
+                    "t.yaml:3:49: match.host: ends with a dot: write the host without it (a trailing dot is removed before "
+                    "comparing), got \"api.example.com.\"");
+    check_one_error(R("match: {host: \"\"}"), "t.yaml:3:49: match.host: empty (leave the key out to match any host), got \"\"");
+    check_one_error(R("match: {headers: {x-a: \"a\\rb\"}}"),
+                    "t.yaml:3:58: match.headers: the value of \"x-a\" holds a CR or LF (a header value is one line)");
+    check_one_error(R("match: {headers: {x-a: \"a\\nb\"}}"),
+                    "t.yaml:3:58: match.headers: the value of \"x-a\" holds a CR or LF (a header value is one line)");
+    check_one_error(R("match: {headers: {x-a: \"a\\0b\"}}"), "t.yaml:3:58: header value: the value holds a NUL character");
+    check_one_error(R("match: {hots: a}"), "t.yaml:3:43: unknown key \"hots\" in match (did you mean \"host\"?)");
+}
+
+static void test_admin_listen(void)
+{
+    check_one_error("listen: 127.0.0.1:8080\nadmin: 127.0.0.1:8080\n" BASE ROUTE_A,
+                    "t.yaml:2:8: admin: \"127.0.0.1:8080\" and listen \"127.0.0.1:8080\" are the same address; the admin API is "
+                    "never served on a public listener");
+    check_one_error("listen: [127.0.0.1:8081, \"[::1]:8080\"]\nadmin: \"[0:0::1]:8080\"\n" BASE ROUTE_A,
+                    "t.yaml:2:8: admin: \"[0:0::1]:8080\" and listen \"[::1]:8080\" are the same address; the admin API is never "
+                    "served on a public listener");
+    check_one_error("listen: LocalHost:8080\nadmin: localhost:8080\n" BASE ROUTE_A,
+                    "t.yaml:2:8: admin: \"localhost:8080\" and listen \"LocalHost:8080\" are the same address; the admin API is "
+                    "never served on a public listener");
+    check_one_error("admin: 127.0.0.1:8080\n" BASE ROUTE_A,
+                    "t.yaml:1:8: admin: \"127.0.0.1:8080\" and listen \"0.0.0.0:8080\" are the same port, and a wildcard address "
+                    "covers the other; the admin API is never served on a public listener");
+    check_one_error("listen: 127.0.0.1:9901\n" BASE ROUTE_A,
+                    "t.yaml:1:9: listen: \"127.0.0.1:9901\" takes the admin API's default address 127.0.0.1:9901 (the same "
+                    "address); give admin: another address");
+    check_one_error("listen: [unix:/run/s.sock]\nadmin: unix:/run/s.sock\n" BASE ROUTE_A,
+                    "t.yaml:2:8: admin: \"unix:/run/s.sock\" and listen \"unix:/run/s.sock\" are the same socket; the admin API is "
+                    "never served on a public listener");
+    check_one_error("listen: \"[::]:80\"\nadmin: 127.0.0.1:80\n" BASE ROUTE_A,
+                    "t.yaml:2:8: admin: \"127.0.0.1:80\" and listen \"[::]:80\" are the same port, and a wildcard address covers "
+                    "the other; the admin API is never served on a public listener");
+    /* apart: another port, another IPv4 address, an IPv6 address beside 0.0.0.0 */
+    cfg_config_t *c = load_ok("listen: [0.0.0.0:8080, 127.0.0.1:8081]\nadmin: \"[::1]:8080\"\n" BASE ROUTE_A);
+    cfg_free(c);
+    c = load_ok("listen: 10.0.0.1:8080\nadmin: 127.0.0.1:8080\n" BASE ROUTE_A);
+    cfg_free(c);
+}
+
+/* Messages that guess what was meant. */
+static void test_hints(void)
+{
+    check_one_error("upstreams:\n  app: {address: 127.0.0.1:1}\n  connect_timeout: 1s\n" ROUTE_A,
+                    "t.yaml:3:20: upstreams.connect_timeout: expected a mapping (an upstream), got a scalar; is "
+                    "\"connect_timeout\" meant to be indented under an upstream?");
+    check_one_error("upstreams:\n  app: 127.0.0.1:1\n" ROUTE_A,
+                    "t.yaml:2:8: upstreams.app: expected a mapping (an upstream), got a scalar");
+    check_one_error("upstreams:\n  app:\n" ROUTE_A,
+                    "t.yaml:2:7: upstreams.app: expected a mapping (an upstream), got an empty value");
+    check_one_error(R("limit: 1"),
+                    "t.yaml:3:35: unknown key \"limit\" in route (is it meant to be indented under \"concurrency\"?)");
+    check_one_error(R("path_prefix: /a"),
+                    "t.yaml:3:35: unknown key \"path_prefix\" in route (is it meant to be indented under \"match\"?)");
+    check_one_error(BASE ROUTE_A "max_body: 1MiB\n",
+                    "t.yaml:4:1: unknown key \"max_body\" in the top level (is it meant to be indented under \"client\"?)");
+    check_one_error(R("concurrency: {limit: 1, limt: 2}"),
+                    "t.yaml:3:59: unknown key \"limt\" in concurrency (did you mean \"limit\"?)");
+    check_one_error(R("concurrency: {limit: 1, size: 2}"),
+                    "t.yaml:3:59: unknown key \"size\" in concurrency (is it meant to be indented under \"queue\"?)");
+    check_one_error(R("max_body: 1MiB, max_bdy: 1"), "t.yaml:3:51: unknown key \"max_bdy\" in route (did you mean \"max_body\"?)");
+    check_one_error(R("rate_limits: [{name: r, rate: 1/s, brust: 3}]"),
+                    "t.yaml:3:70: unknown key \"brust\" in rate limit (did you mean \"burst\"?)");
+    check_one_error("clinet: {max_body: 1}\n" BASE ROUTE_A,
+                    "t.yaml:1:1: unknown key \"clinet\" in the top level (did you mean \"client\"?)");
+    cfg_config_t *c = load("upstreams: {app: {adress: 127.0.0.1:1}}\n" ROUTE_A);
+    CHECK(c == NULL);
+    CHECK_EQ_U64(errors.count, 2);
+    CHECK(has_error("t.yaml:1:19: unknown key \"adress\" in upstream (did you mean \"address\"?)"));
+    CHECK(has_error("t.yaml:1:18: upstream \"app\": missing required key \"address\""));
+    /* too far, or too short to guess */
+    check_one_error(R("tmo: 1s"), "t.yaml:3:35: unknown key \"tmo\" in route");
+    check_one_error(R("x: 1s"), "t.yaml:3:35: unknown key \"x\" in route");
+}
+
+static void test_address_message(void)
+{
+    cfg_config_t *c = load_ok("upstreams:\n  app: {address: \"backend.invalid:80\"}\n" ROUTE_A);
+    if (c == NULL)
+        return;
+    CHECK_EQ_U64(c->upstreams[0].address.line, 2);
+    CHECK_EQ_U64(c->upstreams[0].address.col, 18);
+    CHECK_EQ_U64(c->admin.line, 0);
+    char *msg = cfg_address_message(c, &c->upstreams[0].address, "upstream \"%s\": cannot resolve \"%s\": %s", c->upstreams[0].name,
+                                    c->upstreams[0].address.host, "Name or service not known");
+    CHECK_STR(msg, "t.yaml:2:18: upstream \"app\": cannot resolve \"backend.invalid\": Name or service not known");
+    free(msg);
+    msg = cfg_address_message(c, &c->admin, "admin: cannot listen");
+    CHECK_STR(msg, "t.yaml: admin: cannot listen");
+    free(msg);
+    cfg_free(c);
+}
+
 static void test_env(void)
 {
     setenv("SLUICE_TEST_PORT", "8123", 1);
@@ -673,7 +1481,7 @@ static void test_env(void)
         CHECK_EQ_U64(c->upstreams[0].address.port, 8123);
         /* the text keeps the expanded value: it is what the gateway connects to */
         CHECK_STR(c->upstreams[0].address.text, "127.0.0.1:8123");
-        CHECK_EQ_U64(c->routes[0].concurrency.limit, 7);
+        CHECK_EQ_U64(c->routes[0].concurrency[0].limit, 7);
         CHECK_STR(c->routes[0].headers[0].value, "$5 and ${HOME}");
     }
     cfg_free(c);
@@ -719,7 +1527,7 @@ static void test_many_errors(void)
         "t.yaml:4:39: route timeout: expected a duration: an integer and a unit (ms, s, m, h), e.g. 250ms or 5s, got \"soon\""));
     CHECK(has_error("t.yaml:5:32: unknown key \"bogus\" in route"));
     CHECK(has_error("t.yaml:5:25: route \"b\": unknown upstream \"ghost\""));
-    CHECK(has_error("t.yaml:6:44: match.path must start with '/', got \"x\""));
+    CHECK(has_error("t.yaml:6:44: match.path: must start with '/', got \"x\""));
     CHECK(has_error("t.yaml:6:67: unknown HTTP method \"YELL\""));
     CHECK(has_error("t.yaml:6:5: duplicate route name \"a\""));
     CHECK(has_error("t.yaml:7:42: concurrency.limit: must be between 1 and 1000000, got 0"));
@@ -744,6 +1552,43 @@ static void test_json(void)
     CHECK(strstr(json, "\"prefix\":\"a\\ufffd\"") != NULL);
     free(json);
     cfg_free(c);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The fuzzer's seed corpus and the inputs it found bugs with, through the fuzz target (which
+ * aborts if a config and errors come back together, or neither). */
+static void test_fuzz_corpus(void)
+{
+    const char *dir_path = SLUICE_SOURCE_DIR "/fuzz/corpus/config";
+    DIR *dir = opendir(dir_path);
+    CHECK(dir != NULL);
+    if (dir == NULL)
+        return;
+    LLVMFuzzerInitialize(NULL, NULL);
+    size_t replayed = 0;
+    for (struct dirent *e; (e = readdir(dir)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%s", dir_path, e->d_name);
+        FILE *fp = fopen(path, "rb");
+        CHECK(fp != NULL);
+        if (fp == NULL)
+            continue;
+        static uint8_t buf[1 << 20];
+        size_t n = fread(buf, 1, sizeof(buf), fp);
+        fclose(fp);
+        /* exactly n bytes, so that a read past the input is caught by ASan */
+        uint8_t *data = malloc(n != 0 ? n : 1);
+        memcpy(data, buf, n);
+        CHECK_EQ_U64(LLVMFuzzerTestOneInput(data, n), 0);
+        free(data);
+        ++replayed;
+    }
+    closedir(dir);
+    CHECK(replayed >= 30);
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -780,13 +1625,13 @@ static void test_examples(void)
             CHECK_STR(c->routes[0].name, "api");
             CHECK_STR(c->routes[0].path_prefix, "/");
             CHECK_EQ_U64(c->routes[0].timeout_ms, 5000);
-            CHECK_EQ_U64(c->routes[0].concurrency.limit, 8);
-            CHECK_EQ_U64(c->routes[0].concurrency.queue_size, 32);
-            CHECK_EQ_U64(c->routes[0].concurrency.queue_timeout_ms, 2000);
+            CHECK_EQ_U64(c->routes[0].concurrency[0].limit, 8);
+            CHECK_EQ_U64(c->routes[0].concurrency[0].queue_size, 32);
+            CHECK_EQ_U64(c->routes[0].concurrency[0].queue_timeout_ms, 2000);
             CHECK_EQ_U64(c->routes[0].rate_limits[0].count, 50);
             CHECK_EQ_U64(c->routes[0].rate_limits[0].period_ms, 1000);
             CHECK_EQ_U64(c->routes[0].rate_limits[0].burst, 20);
-            CHECK(c->routes[0].rate_limits[0].per.kind == CFG_KEY_CLIENT_IP);
+            CHECK(c->routes[0].rate_limits[0].per.keys[0].kind == CFG_KEY_CLIENT_IP);
         }
         cfg_free(c);
         ++loaded;
@@ -801,13 +1646,24 @@ int main(void)
     test_defaults();
     test_values();
     test_syntax_and_document_errors();
+    test_hostile_yaml();
     test_key_and_type_errors();
     test_value_errors();
     test_route_errors();
+    test_new_keys();
+    test_key_sources();
+    test_concurrency_errors();
+    test_route_block_errors();
+    test_request_headers();
+    test_unmatchable_routes();
+    test_admin_listen();
+    test_hints();
+    test_address_message();
     test_env();
     test_many_errors();
     test_json();
     test_examples();
+    test_fuzz_corpus();
     cfg_errors_clear(&errors);
     return CHECK_SUMMARY();
 }
