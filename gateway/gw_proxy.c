@@ -324,6 +324,23 @@ static int build_upstream_head(gw_request_t *r, uint64_t budget_ms, h2o_iovec_t 
         in.host = a->kind == CFG_ADDR_TCP ? a->text : "localhost";
         in.host_len = strlen(in.host);
     }
+    const cfg_route_t *route = r->route->cfg;
+    if (route->num_set_headers != 0 || route->num_remove_headers != 0) {
+        gw_template_vars_t vars = {r->client_key_ip, r->request_id.base, r->request_id.len, route->name, r->host.base, r->host.len};
+        gw_field_t *set = h2o_mem_alloc_pool(&req->pool, sizeof(*set) * (route->num_set_headers + 1));
+        for (size_t i = 0; i != route->num_set_headers; ++i) {
+            const cfg_header_t *h = &route->set_headers[i];
+            char *value = h2o_mem_alloc_pool(&req->pool, gw_template_size(h->value, &vars) + 1);
+            set[i] = (gw_field_t){h->name, strlen(h->name), value, gw_template_fill(h->value, &vars, value)};
+        }
+        gw_field_t *remove = h2o_mem_alloc_pool(&req->pool, sizeof(*remove) * (route->num_remove_headers + 1));
+        for (size_t i = 0; i != route->num_remove_headers; ++i)
+            remove[i] = (gw_field_t){route->remove_headers[i], strlen(route->remove_headers[i]), NULL, 0};
+        in.set = set;
+        in.num_set = route->num_set_headers;
+        in.remove = remove;
+        in.num_remove = route->num_remove_headers;
+    }
     int chunked;
     uint64_t length;
     *body_mode = GW_EXBODY_NONE;

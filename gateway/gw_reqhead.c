@@ -240,3 +240,67 @@ ssize_t gw_reqhead_write(const gw_reqhead_in_t *in, char *dst, const char **why)
     APPEND_LIT("\r\n");
     return p - dst;
 }
+
+/* The value of ${NAME} at tpl (tpl points at '$'), with *skip set to the template bytes it
+ * replaces; NULL when it is not one of the variables. */
+static const char *template_var(const char *tpl, const gw_template_vars_t *v, size_t *len, size_t *skip)
+{
+    static const char *const names[] = {"client_ip", "request_id", "route", "host"};
+    for (size_t i = 0; i != sizeof(names) / sizeof(names[0]); ++i) {
+        size_t n = strlen(names[i]);
+        if (tpl[1] != '{' || strncmp(tpl + 2, names[i], n) != 0 || tpl[2 + n] != '}')
+            continue;
+        *skip = n + 3;
+        switch (i) {
+        case 0:
+            *len = strlen(v->client_ip);
+            return v->client_ip;
+        case 1:
+            *len = v->request_id_len;
+            return v->request_id;
+        case 2:
+            *len = strlen(v->route);
+            return v->route;
+        default:
+            *len = v->host != NULL ? v->host_len : 0;
+            return v->host != NULL ? v->host : "";
+        }
+    }
+    return NULL;
+}
+
+static size_t fill(const char *tpl, const gw_template_vars_t *vars, char *dst)
+{
+    size_t n = 0;
+    for (const char *p = tpl; *p != '\0';) {
+        size_t len, skip;
+        const char *value;
+        if (p[0] == '$' && p[1] == '$') {
+            if (dst != NULL)
+                dst[n] = '$';
+            ++n;
+            p += 2;
+        } else if (p[0] == '$' && (value = template_var(p, vars, &len, &skip)) != NULL) {
+            if (dst != NULL)
+                memcpy(dst + n, value, len);
+            n += len;
+            p += skip;
+        } else {
+            if (dst != NULL)
+                dst[n] = *p;
+            ++n;
+            ++p;
+        }
+    }
+    return n;
+}
+
+size_t gw_template_size(const char *tpl, const gw_template_vars_t *vars)
+{
+    return fill(tpl, vars, NULL);
+}
+
+size_t gw_template_fill(const char *tpl, const gw_template_vars_t *vars, char *dst)
+{
+    return fill(tpl, vars, dst);
+}

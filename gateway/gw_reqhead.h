@@ -71,6 +71,21 @@ size_t gw_reqhead_size(const gw_reqhead_in_t *in);
  * when an input could break the head (then nothing must be sent). */
 ssize_t gw_reqhead_write(const gw_reqhead_in_t *in, char *dst, const char **why);
 
+/* What a request_headers.set template is filled with (CONFIG.md): ${client_ip}, ${request_id},
+ * ${route}, ${host}; `$$` is a `$`. */
+typedef struct st_gw_template_vars_t {
+    const char *client_ip;
+    const char *request_id;
+    size_t request_id_len;
+    const char *route;
+    const char *host; /* NULL: empty */
+    size_t host_len;
+} gw_template_vars_t;
+
+/* The length of the filled template (to size dst), then the filling itself; returns its length. */
+size_t gw_template_size(const char *tpl, const gw_template_vars_t *vars);
+size_t gw_template_fill(const char *tpl, const gw_template_vars_t *vars, char *dst);
+
 /* 1 when a field value holds only HTAB, SP, visible ASCII and obs-text bytes. */
 int gw_field_value_is_valid(const char *value, size_t len);
 

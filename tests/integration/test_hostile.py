@@ -550,3 +550,22 @@ def test_http2_rapid_reset_opens_nothing_upstream_and_ends_in_goaway(raw_backend
     assert raw_backend.connections == 0, raw_backend.raw()[:300]
     assert "GOAWAY" in s.stderr_text()
     wait_until(lambda: s.metric("sluice_in_flight", route="api") == 0, timeout=5, what="in_flight 0")
+
+
+def test_request_headers_set_and_remove_per_route(raw_backend, start_sluice):
+    """A route can give the app what it trusts (X-Real-IP from sluice's own view of the client) and
+    take away what it must not see; other routes are not affected."""
+    routes = ("  - name: app\n    match: {{path_prefix: /app}}\n    upstream: app\n"
+              "    request_headers:\n      set: {{X-Real-IP: '${{client_ip}}', X-Route: '${{route}} $$5', X-Via: 'h=${{host}} id=${{request_id}}'}}\n"
+              "      remove: [X-Debug, Authorization]\n" + CATCH_ALL)
+    s = start_sluice(policy(routes, client="client: {{trusted_proxies: [127.0.0.1/32]}}\n"), upstream=raw_backend.address)
+    send(s, b"GET /app HTTP/1.1\r\nHost: shop\r\nX-Real-IP: 6.6.6.6\r\nX-Debug: 1\r\nAuthorization: x\r\n"
+            b"X-Forwarded-For: 203.0.113.7\r\nX-Request-Id: abc\r\nConnection: close\r\n\r\n")
+    got = raw_backend.requests()[-1]
+    assert got.header("x-real-ip") == ["203.0.113.7"]
+    assert got.header("x-route") == ["app $5"]
+    assert got.header("x-via") == ["h=shop id=abc"]
+    assert got.header("x-debug") == [] and got.header("authorization") == []
+    send(s, b"GET /other HTTP/1.1\r\nHost: shop\r\nX-Debug: 1\r\nAuthorization: x\r\nConnection: close\r\n\r\n")
+    got = raw_backend.requests()[-1]
+    assert got.header("x-debug") == ["1"] and got.header("authorization") == ["x"] and got.header("x-real-ip") == []

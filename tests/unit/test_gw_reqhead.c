@@ -205,8 +205,35 @@ static void test_nothing_breaks_the_head(void)
     CHECK(h != NULL && clean_lines(h) == 10); /* request line, host, 2 fields, 5 of sluice, end */
 }
 
+static void test_templates(void)
+{
+    gw_template_vars_t v = {"10.1.2.3", "rid-9", 5, "orders", "shop.example.com", 16};
+    const char *cases[][2] = {
+        {"${client_ip}", "10.1.2.3"},
+        {"ip=${client_ip};id=${request_id};r=${route};h=${host}", "ip=10.1.2.3;id=rid-9;r=orders;h=shop.example.com"},
+        {"$$", "$"},
+        {"$${client_ip}", "${client_ip}"}, /* $$ is a literal $, what follows is text */
+        {"cost: 5$", "cost: 5$"},
+        {"${other}", "${other}"}, /* only the four variables are filled */
+        {"${client_ip", "${client_ip"},
+        {"", ""},
+    };
+    char out[256];
+    for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
+        size_t n = gw_template_fill(cases[i][0], &v, out);
+        CHECK_EQ_U64(n, gw_template_size(cases[i][0], &v));
+        out[n] = '\0';
+        CHECK_STR(out, cases[i][1]);
+    }
+    v.host = NULL;
+    size_t n = gw_template_fill("[${host}]", &v, out);
+    out[n] = '\0';
+    CHECK_STR(out, "[]");
+}
+
 int main(void)
 {
+    test_templates();
     test_what_the_backend_receives();
     test_a_trusted_proxy_keeps_its_forwarded_fields();
     test_route_rules();
