@@ -104,26 +104,30 @@ static void bench_sema(void)
 {
     const uint64_t n = 20000000;
     uint64_t best;
-    pol_sema_params_t p = {16, 64, 0};
-    pol_sema_t s = {0};
-    pol_waiter_t w[2];
+    pol_sema_params_t p = {16, {64, 1, 0}};
+    struct {
+        pol_sema_t s;
+        pol_link_t lists[1];
+    } store = {0};
+    pol_sema_t *s = &store.s;
+    pol_waiter_t w[2], *evicted;
     memset(w, 0, sizeof(w));
 
     BEST_OF_3(best, {
         for (uint64_t i = 0; i != n; ++i) {
-            sink += pol_sema_acquire(&s, &p, &w[0], i, i + 100);
-            sink += (uintptr_t)pol_sema_release(&s, &p);
+            sink += pol_sema_acquire(s, &p, &w[0], 0, i, &evicted);
+            sink += (uintptr_t)pol_sema_release(s, &p);
         }
     });
     report("sema acquire+release (free slot)", n, best, "per pair");
 
     /* full semaphore: each acquire queues, each release hands the slot to the waiter */
     for (int i = 0; i != 16; ++i)
-        pol_sema_acquire(&s, &p, &w[0], 0, 0);
+        pol_sema_acquire(s, &p, &w[0], 0, 0, &evicted);
     BEST_OF_3(best, {
         for (uint64_t i = 0; i != n; ++i) {
-            sink += pol_sema_acquire(&s, &p, &w[i & 1], i, i + 100);
-            sink += (uintptr_t)pol_sema_release(&s, &p);
+            sink += pol_sema_acquire(s, &p, &w[i & 1], 0, i, &evicted);
+            sink += (uintptr_t)pol_sema_release(s, &p);
         }
     });
     report("sema acquire (queued)+release (hand over)", n, best, "per pair");

@@ -51,8 +51,9 @@ void gw_accesslog_write(gw_request_t *r, int status)
     h2o_req_t *req = r->req;
     uint64_t now = gw_now_ns();
     gw_ctx_t *ctx = r->ctx;
-    uint64_t queue_end = r->admitted_ns != 0 ? r->admitted_ns : r->upstream_started_ns;
-    uint64_t upstream_end = r->upstream_head_ns != 0 ? r->upstream_head_ns : (r->upstream_started_ns != 0 ? now : 0);
+    uint64_t queue_end = r->admitted_ns;
+    uint64_t upstream_start = r->proxy.started_ns;
+    uint64_t upstream_end = r->proxy.head_ns != 0 ? r->proxy.head_ns : (upstream_start != 0 ? now : 0);
     gw_logline_t line = {
         .request_id = r->request_id.base,
         .request_id_len = r->request_id.len,
@@ -62,9 +63,9 @@ void gw_accesslog_write(gw_request_t *r, int status)
         .path = req->path.base,
         .path_len = req->path.len,
         .status = status,
-        .decision = r->has_decision ? gw_admission_decision_names[r->decision] : "none",
+        .decision = r->decision < GW_ADM_DECISION_COUNT ? gw_admission_decision_names[r->decision] : "none",
         .queue_ns = ns_between(r->arrived_ns, queue_end),
-        .upstream_ns = ns_between(r->upstream_started_ns, upstream_end),
+        .upstream_ns = ns_between(upstream_start, upstream_end),
         .total_ns = ns_between(r->arrived_ns, now),
         .client_ip = r->client_key_ip,
         .bytes = req->bytes_sent,

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "gw_admission.h"
+#include "gw_lim_redis.h"
 #include "gw_http.h"
 #include "gw_redis.h"
 #include "gw_textbuf.h"
@@ -52,16 +53,36 @@ static void respond_metrics(gw_ctx_t *ctx, h2o_req_t *req)
 static void respond_readyz_with_redis(gw_ctx_t *ctx, h2o_req_t *req)
 {
     gw_textbuf_t b = gw_textbuf_init(512);
-    const char *last_error = gw_redis_last_error(ctx->redis);
+    gw_redis_t *redis = gw_rlimits_redis(ctx->rlimits);
+    const char *last_error = gw_redis_last_error(redis);
     size_t len = strlen(last_error);
     char *error = malloc(6 * len + 1);
     if (error == NULL)
         h2o_fatal("no memory");
     error[gw_json_escape(error, last_error, len)] = '\0';
     gw_textbuf_printf(&b, "{\"status\":\"ready\",\"redis\":{\"up\":%s,\"error\":\"%s\"}}\n",
-                      gw_redis_is_up(ctx->redis) ? "true" : "false", error);
+                      gw_redis_is_up(redis) ? "true" : "false", error);
     free(error);
     respond_malloced(req, "application/json", b.p, b.len);
+}
+
+/* Every route's live limits, each as it describes itself. */
+static gw_textbuf_t limits_json(gw_ctx_t *ctx)
+{
+    gw_textbuf_t b = gw_textbuf_init(4096);
+    uint64_t now = gw_now_ns();
+    gw_generation_t *gen = ctx->gen;
+    gw_textbuf_printf(&b, "{\"routes\":[");
+    for (size_t i = 0; i != gen->config->num_routes; ++i) {
+        gw_route_rt_t *route = &gen->routes[i];
+        gw_textbuf_printf(&b, "%s{\"route\":\"%s\",\"in_flight\":%lld,\"queue_depth\":%lld,\"aborted_in_flight\":%lld,",
+                          i ? "," : "", route->cfg->name, (long long)route->metrics->in_flight,
+                          (long long)route->metrics->queue_depth, (long long)route->metrics->aborted_in_flight);
+        gw_admission_describe(route->admission, &b, now);
+        gw_textbuf_printf(&b, "}");
+    }
+    gw_textbuf_printf(&b, "]}\n");
+    return b;
 }
 
 int gw_admin_on_req(gw_ctx_t *ctx, h2o_req_t *req)
@@ -78,7 +99,7 @@ int gw_admin_on_req(gw_ctx_t *ctx, h2o_req_t *req)
         if (ctx->draining) {
             static const char body[] = "{\"status\":\"draining\"}\n";
             respond(req, 503, "Service Unavailable", "application/json", body, sizeof(body) - 1);
-        } else if (ctx->redis == NULL) {
+        } else if (gw_rlimits_redis(ctx->rlimits) == NULL) {
             static const char body[] = "{\"status\":\"ready\"}\n";
             respond(req, 200, "OK", "application/json", body, sizeof(body) - 1);
         } else {
@@ -90,9 +111,8 @@ int gw_admin_on_req(gw_ctx_t *ctx, h2o_req_t *req)
         char *json = cfg_to_json(ctx->gen->config);
         respond_malloced(req, "application/json", json, strlen(json));
     } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/limits"))) {
-        size_t len;
-        char *json = gw_admission_limits_json(ctx, &len);
-        respond_malloced(req, "application/json", json, len);
+        gw_textbuf_t b = limits_json(ctx);
+        respond_malloced(req, "application/json", b.p, b.len);
     } else {
         static const char body[] = "{\"error\":{\"status\":404,\"code\":\"not_found\",\"message\":\"admin endpoints: /healthz "
                                    "/readyz /metrics /config /limits\"}}\n";

@@ -11,13 +11,12 @@
 #include <time.h>
 #include "h2o.h"
 #include "cfg_config.h"
+#include "gw_admission.h"
+#include "gw_clock.h"
+#include "gw_h2guard.h"
 #include "gw_metrics.h"
 #include "gw_timer.h"
-#include "gw_h2guard.h"
 #include "gw_upstream.h"
-
-typedef struct st_gw_admission_t gw_admission_t;
-typedef struct st_gw_redis_t gw_redis_t;
 
 typedef struct st_gw_route_rt_t {
     const cfg_route_t *cfg;
@@ -81,18 +80,10 @@ typedef struct st_gw_ctx_t {
 
     gw_h2guard_t h2guard;         /* HTTP/2 rapid-reset counts */
     gw_timer_wheel_t timer_wheel; /* rate-limit delays, Redis reconnects and polls */
-    gw_redis_t *redis;            /* NULL without a redis: block */
-    uint64_t redis_slot_lease_ms; /* redis.slot_lease of the config `redis` serves */
-    gw_redis_t *retired_redis;    /* the previous server's client, until its slots' lease ends */
-    gw_timer_t retired_timer;
+    gw_adm_env_t adm_env;         /* what limiters are made with; their registry */
+    gw_rlimits_t *rlimits;        /* global limits' Redis side */
     gw_redis_metrics_t redis_metrics;
-    char instance_id[20]; /* random; names this process's global slots in Redis */
-    uint64_t slot_seq;
-    h2o_linklist_t held_slots; /* requests holding a global slot (gw_req_admission_t.held_link) */
-    gw_timer_t renew_timer;
-    h2o_linklist_t idle_slots; /* global slots kept for reuse, oldest first (gw_global.c) */
-    gw_timer_t idle_timer;
-    uint64_t rng_state[2];
+    gw_rng_t rng;
     FILE *access_log;
     time_t log_second; /* the second whose "YYYY-mm-ddTHH:MM:SS" is in log_second_text */
     char log_second_text[24];
@@ -102,10 +93,5 @@ typedef struct st_gw_ctx_t {
     int reload_again;                           /* SIGHUP came during it */
     uint64_t config_reloads_ok, config_reloads_failed;
 } gw_ctx_t;
-
-/* Monotonic nanoseconds (vDSO clock; no syscall). */
-uint64_t gw_now_ns(void);
-/* Next 64 random bits from the loop's xorshift128+ (seeded from getrandom). Not for secrets. */
-uint64_t gw_random(gw_ctx_t *ctx);
 
 #endif

@@ -28,9 +28,6 @@
 #define BODY_PIECE_MAX 65536
 #define LINGER_MS 2000
 
-const char gw_h1_err_body_timeout[] = "body_timeout";
-const char gw_h1_err_body_malformed[] = "body_malformed";
-
 static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 typedef enum {
@@ -56,11 +53,11 @@ typedef struct st_gw_h1conn_t {
     uint64_t body_left; /* LENGTH: bytes not handed out yet */
     gw_chunked_t chunked;
     size_t piece_len; /* bytes at the front of sock->input lent to the consumer */
-    gw_h1_body_cb body_cb;
+    gw_body_cb body_cb;
     void *body_data;
     h2o_timeout_entry_t body_notify; /* the deferred call of body_cb */
     h2o_iovec_t notify_piece;
-    const char *notify_err;
+    gw_body_error_t notify_err;
     unsigned notify_final : 1;
     unsigned body_done : 1;       /* the whole body was read (or there is none) */
     unsigned body_wanted : 1;     /* the consumer waits for a piece */
@@ -106,11 +103,6 @@ static h2o_socket_t *get_socket(h2o_conn_t *c)
 
 static const h2o_conn_callbacks_t callbacks = {
     .get_sockname = get_sockname, .get_peername = get_peername, .get_socket = get_socket};
-
-static int is_ours(h2o_req_t *req)
-{
-    return req->conn->callbacks == &callbacks;
-}
 
 /* ---- timers ---- */
 
@@ -193,7 +185,7 @@ static void refuse_head(gw_h1conn_t *conn, int status, const char *code, const c
 {
     gw_ctx_t *ctx = conn->ctx;
     char id[32], body[GW_JSONERR_MAX], client[INET6_ADDRSTRLEN];
-    gw_request_id_format(id, gw_random(ctx), gw_random(ctx));
+    gw_request_id_format(id, gw_rng_next(&ctx->rng), gw_rng_next(&ctx->rng));
     size_t body_len = gw_jsonerr_format(body, status, code, why, NULL, id, sizeof(id));
     stop_timer(conn);
     h2o_socket_read_stop(conn->sock);
@@ -251,7 +243,7 @@ static void on_body_timeout(h2o_timeout_entry_t *entry)
     gw_h1conn_t *conn = H2O_STRUCT_FROM_MEMBER(gw_h1conn_t, timer, entry);
     h2o_socket_read_stop(conn->sock);
     conn->body_wanted = 0;
-    conn->notify_err = gw_h1_err_body_timeout;
+    conn->notify_err = GW_BODY_TIMEOUT;
     conn->notify_piece = h2o_iovec_init(NULL, 0);
     conn->notify_final = 0;
     h2o_timeout_link(conn->ctx->loop, &conn->ctx->h2o.zero_timeout, &conn->body_notify);
@@ -328,7 +320,7 @@ static void lend_piece(gw_h1conn_t *conn, size_t len, int is_final)
         conn->body_done = 1;
     conn->notify_piece = h2o_iovec_init(conn->sock->input->bytes, len);
     conn->notify_final = is_final;
-    conn->notify_err = NULL;
+    conn->notify_err = GW_BODY_OK;
     h2o_timeout_link(conn->ctx->loop, &conn->ctx->h2o.zero_timeout, &conn->body_notify);
 }
 
@@ -351,7 +343,7 @@ static void deliver_body(gw_h1conn_t *conn)
             stop_timer(conn);
             h2o_socket_read_stop(conn->sock);
             conn->body_wanted = 0;
-            conn->notify_err = gw_h1_err_body_malformed;
+            conn->notify_err = GW_BODY_MALFORMED;
             conn->notify_piece = h2o_iovec_init(NULL, 0);
             h2o_timeout_link(conn->ctx->loop, &conn->ctx->h2o.zero_timeout, &conn->body_notify);
             return;
@@ -367,7 +359,7 @@ static void deliver_body(gw_h1conn_t *conn)
     h2o_socket_read_start(conn->sock, on_readable);
 }
 
-void gw_h1_body_release(h2o_req_t *req)
+static void release_piece(h2o_req_t *req)
 {
     gw_h1conn_t *conn = conn_of(req);
     if (!conn->piece_out)
@@ -391,10 +383,10 @@ static void on_continue_written(h2o_socket_t *sock, const char *err)
     deliver_body(conn);
 }
 
-void gw_h1_read_body(h2o_req_t *req, gw_h1_body_cb cb, void *data)
+static void read_body(h2o_req_t *req, gw_body_cb cb, void *data)
 {
     gw_h1conn_t *conn = conn_of(req);
-    gw_h1_body_release(req);
+    release_piece(req);
     conn->body_cb = cb;
     conn->body_data = data;
     conn->body_wanted = 1;
@@ -408,15 +400,15 @@ void gw_h1_read_body(h2o_req_t *req, gw_h1_body_cb cb, void *data)
     deliver_body(conn);
 }
 
-int gw_h1_request_body(h2o_req_t *req, int *chunked, uint64_t *content_length)
+static int body_framing(h2o_req_t *req, int *chunked, uint64_t *content_length)
 {
-    if (!is_ours(req))
-        return -1;
     gw_h1conn_t *conn = conn_of(req);
     *chunked = conn->body_kind == GW_H1_BODY_CHUNKED;
     *content_length = conn->body_length;
     return conn->body_kind != GW_H1_BODY_NONE;
 }
+
+static const gw_body_reader_t body_reader = {body_framing, read_body};
 
 /* ---- the response ---- */
 
@@ -549,7 +541,7 @@ static void finish_request(gw_h1conn_t *conn)
         h2o_timeout_unlink(&conn->body_notify);
     conn->state = H1_HEAD; /* the request is gone from here on, whatever its dispose does */
     h2o_dispose_request(&conn->req);
-    gw_h1_body_release(&conn->req);
+    release_piece(&conn->req);
     if (!reuse) {
         /* closing with bytes unread would reset the connection, which can destroy the answer
          * before the client reads it: half-close and drain instead */
@@ -661,7 +653,7 @@ static void start_request(gw_h1conn_t *conn, size_t head_end)
         h2o_socket_read_start(conn->sock, on_readable);
     else
         h2o_socket_read_stop(conn->sock);
-    gw_proxy_on_req(ctx, req);
+    gw_request_on_req(ctx, req, &body_reader);
 }
 
 static int is_h2_preface_prefix(const char *buf, size_t len)

@@ -9,7 +9,7 @@
  * - every head is parsed by gw_h1parse (strict RFC 9112); a refused one gets sluice's JSON 400
  *   (or 408/413/417/431/501/505), an access-log line, and a lingering close;
  * - the handler (gw_proxy) runs as soon as the head is in; the body stays in the socket until
- *   the handler asks for it (gw_h1_read_body), so routing, rate limits and concurrency are decided
+ *   the handler asks for it (gw_body_reader_t, given with the request), so routing, rate limits and concurrency are decided
  *   before a byte of it is read, and `100 Continue` is sent only then;
  * - reading is bounded: at most client.max_header_size bytes are buffered while no body is asked
  *   for (a head, pipelined requests, the start of a body), and one piece of at most 64 KiB while
@@ -25,31 +25,11 @@
 #ifndef SLUICE_GW_H1CONN_H
 #define SLUICE_GW_H1CONN_H
 
+#include "gw_body.h"
 #include "gw_ctx.h"
 
 /* Serves an accepted public socket. */
 void gw_h1_accept(gw_ctx_t *ctx, h2o_socket_t *sock);
-
-/* Why a body read failed (compared by address). */
-extern const char gw_h1_err_body_timeout[];
-extern const char gw_h1_err_body_malformed[];
-
-/* A piece of a request body: `piece` is valid until the next gw_h1_read_body or
- * gw_h1_body_release for this request, or its end. `is_final` marks the last piece (it may be
- * empty). `err` non-NULL: the body failed (gw_h1_err_*); nothing more comes. */
-typedef void (*gw_h1_body_cb)(void *data, h2o_iovec_t piece, int is_final, const char *err);
-
-/* For a request served by gw_h1conn: 1 when it has a body to stream (then *chunked and
- * *content_length say how the client frames it), 0 when it has none. -1 for a request of another
- * protocol (its body, if any, is req->entity). */
-int gw_h1_request_body(h2o_req_t *req, int *chunked, uint64_t *content_length);
-
-/* Gives back the previous piece and asks for the next one; `cb` is called later, never inside
- * this call. The first call sends `100 Continue` if the client asked for it. */
-void gw_h1_read_body(h2o_req_t *req, gw_h1_body_cb cb, void *data);
-
-/* Gives back the last piece without asking for more (after the final one). */
-void gw_h1_body_release(h2o_req_t *req);
 
 /* Drain: closes every connection waiting for a request with no byte of it received yet; the
  * others close after their current response (which says `Connection: close`). */

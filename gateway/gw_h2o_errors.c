@@ -50,7 +50,7 @@ static void on_setup_ostream(h2o_filter_t *_self, h2o_req_t *req, h2o_ostream_t 
     json_error_filter_t *self = (void *)_self;
     gw_ctx_t *ctx = self->ctx;
     char id[32];
-    gw_request_id_format(id, gw_random(ctx), gw_random(ctx));
+    gw_request_id_format(id, gw_rng_next(&ctx->rng), gw_rng_next(&ctx->rng));
 
     char *body = h2o_mem_alloc_pool(&req->pool, 256);
     int len = snprintf(body, 256,

@@ -69,9 +69,7 @@ int gw_connection_lists(const char *value, size_t value_len, const char *name, s
     return 0;
 }
 
-/* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlongs, no surrogates, at most
- * U+10FFFF) within the `avail` bytes left, or 0. */
-static size_t utf8_len(const unsigned char *p, size_t avail)
+size_t gw_utf8_len(const unsigned char *p, size_t avail)
 {
     size_t n = p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : p[0] >= 0xe0 && p[0] <= 0xef ? 3 : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
     if (n == 0 || n > avail)
@@ -100,7 +98,7 @@ size_t gw_json_escape(char *dst, const char *s, size_t len)
             d[5] = hex[c & 0xf];
             d += 6;
         } else if (c >= 0x80) {
-            size_t n = utf8_len((const unsigned char *)s + i, len - i);
+            size_t n = gw_utf8_len((const unsigned char *)s + i, len - i);
             if (n == 0) {
                 memcpy(d, "\\ufffd", 6); /* not UTF-8: the line stays valid JSON */
                 d += 6;

@@ -21,6 +21,10 @@ int gw_header_is_hop_by_hop(const char *name, size_t len);
 /* 1 if the comma-separated Connection header value lists `name` (case-insensitive). */
 int gw_connection_lists(const char *conn_value, size_t conn_len, const char *name, size_t len);
 
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlongs, no surrogates, at most
+ * U+10FFFF) within the `avail` bytes left, or 0 when there is none (an ASCII byte is not one). */
+size_t gw_utf8_len(const unsigned char *p, size_t avail);
+
 /* Appends `len` bytes of `s` to `dst` as the inside of a JSON string (quotes not included):
  * quotes, backslashes and control bytes escaped, well-formed UTF-8 kept as it is, and any byte
  * that is not part of well-formed UTF-8 written as \ufffd, so that client input can never break

@@ -22,6 +22,8 @@ void gw_histogram_observe(gw_histogram_t *h, double seconds)
 }
 
 const char *const gw_cut_reason_names[GW_CUT_REASON_COUNT] = {"read_timeout", "reset", "bad_response", "client_gone"};
+const char *const gw_upstream_error_names[GW_UPERR_KIND_COUNT] = {"connect", "connect_timeout", "read_timeout", "reset",
+                                                                  "bad_response"};
 
 const char *const gw_redis_error_names[GW_REDIS_ERR_KIND_COUNT] = {"connect", "auth", "timeout", "reply"};
 

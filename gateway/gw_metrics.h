@@ -39,6 +39,8 @@ extern const char *const gw_admission_decision_names[GW_ADM_DECISION_COUNT];
 typedef enum { GW_CUT_READ_TIMEOUT, GW_CUT_RESET, GW_CUT_BAD_RESPONSE, GW_CUT_CLIENT_GONE, GW_CUT_REASON_COUNT } gw_cut_reason_t;
 
 extern const char *const gw_cut_reason_names[GW_CUT_REASON_COUNT];
+/* the `kind` label of upstream_errors_total */
+extern const char *const gw_upstream_error_names[GW_UPERR_KIND_COUNT];
 
 typedef struct st_gw_route_metrics_t {
     uint64_t requests_by_status[GW_STATUS_MAX - GW_STATUS_MIN + 1];
@@ -47,6 +49,7 @@ typedef struct st_gw_route_metrics_t {
     uint64_t responses_cut[GW_CUT_REASON_COUNT];
     int64_t in_flight;
     int64_t queue_depth;
+    int64_t aborted_in_flight; /* held by hold_aborted: the client is gone, the application works on */
     gw_histogram_t queue_wait;
     gw_histogram_t upstream_duration;
 } gw_route_metrics_t;

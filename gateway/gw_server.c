@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -18,8 +17,10 @@
 #include "gw_admin.h"
 #include "gw_admission.h"
 #include "gw_h1conn.h"
+#include "gw_generation.h"
 #include "gw_h2o_errors.h"
 #include "gw_http.h"
+#include "gw_lim_redis.h"
 #include "gw_request.h"
 
 #define GW_LOG_FLUSH_MS 100
@@ -28,23 +29,6 @@
 #define GW_ACCEPT_RETRY_MS 100
 #define GW_LINGER_MS 2000
 
-uint64_t gw_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t gw_random(gw_ctx_t *ctx)
-{
-    uint64_t s1 = ctx->rng_state[0];
-    const uint64_t s0 = ctx->rng_state[1];
-    ctx->rng_state[0] = s0;
-    s1 ^= s1 << 23;
-    ctx->rng_state[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
-    return ctx->rng_state[1] + s0;
-}
-
 typedef struct st_gw_handler_t {
     h2o_handler_t super;
     gw_ctx_t *ctx;
@@ -52,7 +36,7 @@ typedef struct st_gw_handler_t {
 
 static int on_public_req(h2o_handler_t *self, h2o_req_t *req)
 {
-    return gw_proxy_on_req(((gw_handler_t *)self)->ctx, req);
+    return gw_request_on_req(((gw_handler_t *)self)->ctx, req, NULL); /* HTTP/2: h2o reads bodies whole */
 }
 
 static int on_admin_req(h2o_handler_t *self, h2o_req_t *req)
@@ -148,75 +132,6 @@ static gw_loaded_t *resolve_config(cfg_config_t *config)
     return l;
 }
 
-static gw_route_metrics_t *metrics_for(gw_ctx_t *ctx, const char *route_name)
-{
-    for (size_t i = 0; i != ctx->num_metrics; ++i)
-        if (strcmp(ctx->metrics[i]->route_name, route_name) == 0)
-            return &ctx->metrics[i]->metrics;
-    ctx->metrics = realloc(ctx->metrics, (ctx->num_metrics + 1) * sizeof(*ctx->metrics));
-    gw_named_metrics_t *m = calloc(1, sizeof(*m));
-    if (ctx->metrics == NULL || m == NULL)
-        h2o_fatal("no memory");
-    m->route_name = h2o_strdup(NULL, route_name, SIZE_MAX).base;
-    ctx->metrics[ctx->num_metrics++] = m;
-    return &m->metrics;
-}
-
-static const gw_route_rt_t *find_route(const gw_generation_t *gen, const char *name)
-{
-    for (size_t i = 0; gen != NULL && i != gen->config->num_routes; ++i)
-        if (strcmp(gen->routes[i].cfg->name, name) == 0)
-            return &gen->routes[i];
-    return NULL;
-}
-
-static void free_generation(gw_ctx_t *ctx, gw_generation_t *gen)
-{
-    for (size_t i = 0; i != gen->config->num_routes; ++i) {
-        gw_admission_free(gen->routes[i].admission);
-        h2o_timeout_dispose(ctx->loop, &gen->routes[i].deadline);
-    }
-    for (size_t i = 0; i != gen->config->num_upstreams; ++i)
-        gw_upstream_dispose(&gen->upstreams[i]);
-    free(gen->routes);
-    free(gen->upstreams);
-    cfg_free(gen->config);
-    free(gen);
-}
-
-/* The runtime state of a loaded config (whose config the generation takes over), sharing the
- * limiter state of unchanged limits with `previous`. */
-static gw_generation_t *create_generation(gw_ctx_t *ctx, gw_loaded_t *loaded, const gw_generation_t *previous)
-{
-    cfg_config_t *config = loaded->config;
-    gw_generation_t *gen = calloc(1, sizeof(*gen));
-    if (gen == NULL || (gen->upstreams = calloc(config->num_upstreams + 1, sizeof(*gen->upstreams))) == NULL ||
-        (gen->routes = calloc(config->num_routes + 1, sizeof(*gen->routes))) == NULL)
-        h2o_fatal("no memory");
-    gen->config = config;
-    loaded->config = NULL;
-    gen->refs = 1;
-    for (size_t i = 0; i != config->num_upstreams; ++i)
-        gw_upstream_init(&gen->upstreams[i], &config->upstreams[i], ctx->loop, (struct sockaddr *)&loaded->addrs[i],
-                         loaded->addrlens[i]);
-    for (size_t i = 0; i != config->num_routes; ++i) {
-        gw_route_rt_t *route = &gen->routes[i];
-        route->cfg = &config->routes[i];
-        route->upstream = &gen->upstreams[config->routes[i].upstream];
-        route->metrics = metrics_for(ctx, route->cfg->name);
-        h2o_timeout_init(ctx->loop, &route->deadline, route->cfg->timeout_ms);
-        const gw_route_rt_t *before = find_route(previous, route->cfg->name);
-        route->admission = gw_admission_create(ctx, route->cfg, &config->redis, before != NULL ? before->admission : NULL);
-    }
-    return gen;
-}
-
-void gw_generation_release(gw_ctx_t *ctx, gw_generation_t *gen)
-{
-    if (--gen->refs == 0)
-        free_generation(ctx, gen);
-}
-
 static void on_reload_loaded(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
 
 /* Settings read by h2o or by the connections rather than per request. */
@@ -247,8 +162,7 @@ int gw_ctx_init(gw_ctx_t *ctx, h2o_evloop_t *loop, cfg_config_t *config, const c
     ctx->access_log = stdout;
     h2o_linklist_init_anchor(&ctx->live_list);
     h2o_linklist_init_anchor(&ctx->h1_conns);
-    if (getrandom(ctx->rng_state, sizeof(ctx->rng_state), 0) != sizeof(ctx->rng_state))
-        ctx->rng_state[0] = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32, ctx->rng_state[1] = gw_now_ns() | 1;
+    gw_rng_seed(&ctx->rng);
 
     h2o_config_init(&ctx->globalconf);
     ctx->globalconf.server_name = h2o_iovec_init(H2O_STRLIT(""));
@@ -279,7 +193,16 @@ int gw_ctx_init(gw_ctx_t *ctx, h2o_evloop_t *loop, cfg_config_t *config, const c
     h2o_timeout_init(loop, &ctx->log_flush, GW_LOG_FLUSH_MS);
     ctx->log_flush_entry.cb = flush_log;
     h2o_timeout_link(loop, &ctx->log_flush, &ctx->log_flush_entry);
-    gw_admission_init_ctx(ctx);
+    gw_timer_wheel_init(&ctx->timer_wheel, loop);
+    ctx->rlimits = gw_rlimits_new(loop, &ctx->h2o.zero_timeout, &ctx->timer_wheel, &ctx->h2o.receivers.hostinfo_getaddr,
+                                  &ctx->redis_metrics, &ctx->rng);
+    ctx->adm_env = (gw_adm_env_t){.loop = loop,
+                                  .zero = &ctx->h2o.zero_timeout,
+                                  .wheel = &ctx->timer_wheel,
+                                  .rlimits = ctx->rlimits,
+                                  .rng = &ctx->rng,
+                                  .redis_metrics = &ctx->redis_metrics};
+    h2o_linklist_init_anchor(&ctx->adm_env.registry);
     apply_client_settings(ctx, config);
 
     gw_loaded_t *loaded = resolve_config(config);
@@ -288,10 +211,11 @@ int gw_ctx_init(gw_ctx_t *ctx, h2o_evloop_t *loop, cfg_config_t *config, const c
         free_loaded(loaded);
         return -1;
     }
-    ctx->gen = create_generation(ctx, loaded, NULL);
+    ctx->gen = gw_generation_new(ctx, loaded->config, loaded->addrs, loaded->addrlens);
+    loaded->config = NULL;
     free_loaded(loaded);
     h2o_multithread_register_receiver(ctx->h2o.queue, &ctx->reload_receiver, on_reload_loaded);
-    gw_global_apply_redis(ctx, ctx->gen->config);
+    gw_rlimits_apply(ctx->rlimits, ctx->gen->config);
     return 0;
 }
 
@@ -360,11 +284,12 @@ static void apply_reload(gw_ctx_t *ctx, gw_loaded_t *loaded)
         listeners_changed = !same_address(&config->listen[i], &old->listen[i]);
     if (listeners_changed)
         fprintf(stderr, "sluice: reload: listen/admin addresses changed; they take effect at the next restart\n");
-    gw_generation_t *gen = create_generation(ctx, loaded, ctx->gen);
+    gw_generation_t *gen = gw_generation_new(ctx, loaded->config, loaded->addrs, loaded->addrlens);
+    loaded->config = NULL;
     apply_client_settings(ctx, gen->config);
     gw_generation_t *previous = ctx->gen;
     ctx->gen = gen;
-    gw_global_apply_redis(ctx, gen->config);
+    gw_rlimits_apply(ctx->rlimits, gen->config);
     gw_generation_release(ctx, previous);
     ++ctx->config_reloads_ok;
     fprintf(stderr, "sluice: reloaded %s (%zu routes)\n", ctx->config_path, gen->config->num_routes);

@@ -18,8 +18,6 @@ int gw_ctx_init(gw_ctx_t *ctx, h2o_evloop_t *loop, cfg_config_t *config, const c
  * becomes the current generation (limiter state of unchanged limits carried over); a bad one is
  * logged and counted, and the old one stays. Returns at once. */
 void gw_reload(gw_ctx_t *ctx);
-/* Drops a reference to a generation; the last one frees it. */
-void gw_generation_release(gw_ctx_t *ctx, gw_generation_t *gen);
 /* Opens every `listen` address and the admin address. Returns 0, or -1 after printing why. */
 int gw_listen(gw_ctx_t *ctx);
 /* Closes the public listeners (drain); the admin listener stays open. */

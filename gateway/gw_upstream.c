@@ -10,9 +10,6 @@
  * one. */
 #define GW_POOL_IDLE_MS 4000
 
-const char *const gw_upstream_error_names[GW_UPERR_KIND_COUNT] = {"connect", "connect_timeout", "read_timeout", "reset",
-                                                                  "bad_response"};
-
 typedef struct st_gw_upconn_t {
     h2o_socket_t *sock;
     gw_upstream_t *upstream;
@@ -384,7 +381,7 @@ static int parse_head(gw_exchange_t *ex)
     h2o_socket_t *sock = ex->conn->sock;
     gw_h1_response_t res;
     const char *why;
-    size_t unused = 0;
+    size_t unused = 0, head_len;
 
     for (;;) {
         ssize_t end = gw_h1_find_head_end(sock->input->bytes, sock->input->size, &ex->head_scan, 0, &unused);
@@ -409,7 +406,7 @@ static int parse_head(gw_exchange_t *ex)
             fail(ex, GW_UPERR_BAD_RESPONSE); /* a protocol switch nobody asked for */
             return -1;
         }
-        h2o_buffer_consume(&sock->input, (size_t)end);
+        head_len = (size_t)end;
         break;
     }
 
@@ -429,7 +426,10 @@ static int parse_head(gw_exchange_t *ex)
     }
 
     ex->state = GW_EX_READING_BODY;
-    if (ex->cb->on_head(ex, res.status, res.headers, res.num_headers, has_body, content_length) != 0) {
+    int refused = ex->cb->on_head(ex, res.status, res.headers, res.num_headers, has_body, content_length);
+    /* only now: the headers point into the buffer, which consuming it all frees */
+    h2o_buffer_consume(&sock->input, head_len);
+    if (refused != 0) {
         release_conn(ex, 0);
         ex->state = GW_EX_DONE;
         return -1;

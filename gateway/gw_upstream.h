@@ -43,8 +43,6 @@ typedef enum {
     GW_UPERR_KIND_COUNT
 } gw_upstream_error_t;
 
-extern const char *const gw_upstream_error_names[GW_UPERR_KIND_COUNT];
-
 typedef struct st_gw_upstream_t {
     const cfg_upstream_t *cfg;
     h2o_loop_t *loop;

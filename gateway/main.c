@@ -10,7 +10,7 @@
 #include <string.h>
 #include "h2o.h"
 #include "cfg_config.h"
-#include "gw_admission.h"
+#include "gw_lim_redis.h"
 #include "gw_request.h"
 #include "gw_server.h"
 
@@ -140,13 +140,13 @@ static int run(gw_ctx_t *ctx)
         if (elapsed_ms >= config->drain_delay_ms + config->shutdown_timeout_ms) {
             fprintf(stderr, "sluice: shutdown_timeout reached with %zu request(s) in progress\n", ctx->live_requests);
             /* those still waiting for admission get a real answer, not a cut connection */
-            gw_proxy_shed_waiting(ctx);
+            gw_request_shed_waiting(ctx);
             for (int i = 0; i != 4; ++i)
                 h2o_evloop_run(ctx->loop, 25);
             break;
         }
     }
-    gw_global_release_idle(ctx);
+    gw_rlimits_release_idle(ctx->rlimits);
     for (int i = 0; i != 3; ++i)
         h2o_evloop_run(ctx->loop, 10); /* lets the ZREMs out */
     fflush(ctx->access_log);

@@ -50,6 +50,10 @@ typedef struct st_cfg_key_t {
     uint32_t index; /* PATH: the segment number, 1 to 64 (1 = the first); 0 otherwise */
 } cfg_key_t;
 
+/* The most key sources in one `per:` list, and the most concurrency limits of one route. */
+#define CFG_MAX_KEYS 8
+#define CFG_MAX_CONCURRENCY_LIMITS 8
+
 /* A `per:` value: one key source, or a list of 1 to 8 distinct ones. For a rate limit a list is
  * one composite key; for a concurrency limit, one slot per distinct value present. */
 typedef struct st_cfg_keyspec_t {

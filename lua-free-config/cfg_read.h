@@ -71,7 +71,6 @@ void cfg_read_address(cfg_loader_t *l, const yaml_node_t *node, const char *what
 void cfg_read_key(cfg_loader_t *l, const yaml_node_t *node, const char *what, cfg_key_t *out);
 /* One key source or a list of 1 to CFG_MAX_KEYS distinct ones. */
 void cfg_read_keyspec(cfg_loader_t *l, const yaml_node_t *node, const char *what, cfg_keyspec_t *out);
-#define CFG_MAX_KEYS 8
 
 typedef enum {
     CFG_F_DURATION, /* uint64_t ms within [min, max] (max 0: no bound) */

@@ -30,7 +30,6 @@ static const char *const on_exceed[] = {"reject", "delay", NULL};
 /* ${NAME} in request_headers.set values that the gateway fills in per request */
 static const char *const runtime_vars[] = {"client_ip", "request_id", "route", "host", NULL};
 
-#define MAX_CONCURRENCY_LIMITS 8
 #define MAX_SET_HEADERS 64
 #define MAX_LEVELS 16
 
@@ -296,8 +295,8 @@ static void read_concurrency(cfg_loader_t *l, const yaml_node_t *k, yaml_node_t 
         return;
     }
     size_t n = cfg_seq_len(v);
-    if (n == 0 || n > MAX_CONCURRENCY_LIMITS) {
-        cfg_error_at(l, v, "concurrency: a list needs 1 to %d limits, got %zu", MAX_CONCURRENCY_LIMITS, n);
+    if (n == 0 || n > CFG_MAX_CONCURRENCY_LIMITS) {
+        cfg_error_at(l, v, "concurrency: a list needs 1 to %d limits, got %zu", CFG_MAX_CONCURRENCY_LIMITS, n);
         return;
     }
     r->concurrency = cfg_xcalloc(n, sizeof(*r->concurrency));

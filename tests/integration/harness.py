@@ -44,10 +44,19 @@ def policy(route="", client="", upstream_opts="connect_timeout: 300ms, read_time
     return HEAD + esc(text).replace("@UPSTREAM@", "{upstream}")
 
 
+_ports_given = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nobody listens on, never one this test run handed out before: the kernel
+    hands a just-closed ephemeral port out again, so two calls in a row could give the same one."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def fire_at_once(n, fn):

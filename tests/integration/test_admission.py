@@ -287,7 +287,8 @@ def test_no_slot_leaks_after_a_storm_of_mixed_outcomes(backend, start_sluice):
     assert backend.stats()["max_in_flight"] <= 3 + aborted
     limits = requests.get(s.admin_url + "/limits").json()["routes"][0]
     assert limits["in_flight"] == 0 and limits["queue_depth"] == 0
-    assert limits["concurrency"]["in_flight"] == 0 and limits["concurrency"]["queued"] == 0
+    (conc,) = limits["concurrency"]
+    assert conc["in_flight"] == 0 and conc["queued"] == 0
     # and the route still works at full capacity
     results = fire_at_once(3, lambda i: requests.get(s.url + "/slow?ms=300", timeout=10).status_code)
     assert results == [200, 200, 200]
@@ -306,7 +307,8 @@ def test_limits_endpoint_shows_live_state(backend, start_sluice):
     requests.get(s.url + "/hello", headers={"X-Api-Key": "k2"})
     state = requests.get(s.admin_url + "/limits").json()["routes"][0]
     assert state["route"] == "r"
-    assert state["concurrency"]["limit"] == 2 and state["concurrency"]["keys"] == 1
+    (conc,) = state["concurrency"]
+    assert conc["limit"] == 2 and conc["keys"] == 1 and conc["scope"] == "local"
     a, b = state["rate_limits"]
     assert a["name"] == "a" and a["burst"] == 7 and 4 <= a["remaining"] <= 7
     assert b["per"] == "header:X-Api-Key" and b["keys"] == 2

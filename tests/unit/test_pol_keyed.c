@@ -12,6 +12,13 @@
 #include "pol_keyed.h"
 #include "pol_sema.h"
 
+/* pol_sema_acquire without priorities: one level, nobody pushed out. */
+static pol_decision_t acquire(pol_sema_t *s, const pol_sema_params_t *p, pol_waiter_t *w, uint64_t now)
+{
+    pol_waiter_t *evicted;
+    return pol_sema_acquire(s, p, w, 0, now, &evicted);
+}
+
 #define S 1000000000ull
 
 static int gcra_rest(const void *value, void *data, uint64_t now)
@@ -42,7 +49,7 @@ static int key_of(char *buf, size_t size, const char *prefix, int i)
 
 static void test_lookup_missing_overflow(void)
 {
-    pol_keyed_t *t = pol_keyed_new(sizeof(pol_sema_t), 3, sema_rest, NULL, 42);
+    pol_keyed_t *t = pol_keyed_new(pol_sema_size(1), 3, sema_rest, NULL, 42);
     pol_sema_t *a = pol_keyed_get(t, "alice", 5, 0);
     CHECK(a == pol_keyed_get(t, "alice", 5, 0));
     CHECK(a == pol_keyed_find(t, "alice", 5));
@@ -53,17 +60,17 @@ static void test_lookup_missing_overflow(void)
     CHECK(pol_keyed_find(t, NULL, 0) == pol_keyed_missing(t));
     CHECK_EQ_U64(pol_keyed_count(t), 2); /* _missing is not a key */
 
-    pol_sema_params_t p = {1, 1, 0};
+    pol_sema_params_t p = {1, {1, 1, 0}};
     pol_waiter_t w = {0};
     pol_sema_t *alic = pol_keyed_find(t, "alic", 4);
     CHECK(pol_keyed_remove_if_at_rest(t, alic, 0) == 1); /* at rest: dropped */
     CHECK(pol_keyed_find(t, "alic", 4) == NULL);
     CHECK_EQ_U64(pol_keyed_count(t), 1);
     pol_sema_t *b = pol_keyed_get(t, "bob", 3, 0);
-    CHECK(pol_sema_acquire(a, &p, &w, 0, 0) == POL_ADMIT);
-    CHECK(pol_sema_acquire(b, &p, &w, 0, 0) == POL_ADMIT);
+    CHECK(acquire(a, &p, &w, 0) == POL_ADMIT);
+    CHECK(acquire(b, &p, &w, 0) == POL_ADMIT);
     pol_sema_t *c = pol_keyed_get(t, "carol", 5, 0);
-    CHECK(pol_sema_acquire(c, &p, &w, 0, 0) == POL_ADMIT);
+    CHECK(acquire(c, &p, &w, 0) == POL_ADMIT);
     CHECK(pol_keyed_remove_if_at_rest(t, c, 0) == 0); /* live: kept */
     /* full of live keys: newcomers share _overflow */
     pol_sema_t *d = pol_keyed_get(t, "dave", 4, 0), *e = pol_keyed_get(t, "erin", 4, 0);
@@ -75,9 +82,9 @@ static void test_lookup_missing_overflow(void)
     CHECK(pol_keyed_remove_if_at_rest(t, d, 0) == 0); /* shared values stay */
     CHECK(pol_keyed_remove_if_at_rest(t, pol_keyed_missing(t), 0) == 0);
     /* the overflow value is a real semaphore, shared */
-    pol_sema_params_t no_room = {1, 0, 0};
-    CHECK(pol_sema_acquire(d, &no_room, &w, 0, 0) == POL_ADMIT);
-    CHECK(pol_sema_acquire(e, &no_room, &w, 0, 0) == POL_REJECT);
+    pol_sema_params_t no_room = {1, {0, 1, 0}};
+    CHECK(acquire(d, &no_room, &w, 0) == POL_ADMIT);
+    CHECK(acquire(e, &no_room, &w, 0) == POL_REJECT);
     CHECK(pol_sema_release(d, &no_room) == NULL);
     /* bob goes back to rest: his place may be taken, alice and carol keep theirs */
     CHECK(pol_sema_release(b, &p) == NULL);
@@ -91,7 +98,7 @@ static void test_lookup_missing_overflow(void)
     pol_keyed_free(t);
 
     /* max_keys 0: everyone shares _overflow */
-    t = pol_keyed_new(sizeof(pol_sema_t), 0, sema_rest, NULL, 1);
+    t = pol_keyed_new(pol_sema_size(1), 0, sema_rest, NULL, 1);
     CHECK(pol_keyed_get(t, "x", 1, 0) == pol_keyed_overflow(t));
     CHECK_EQ_U64(pol_keyed_count(t), 0);
     pol_keyed_free(t);
@@ -251,23 +258,23 @@ static void test_eviction_never_resets_live_keys(void)
 static void test_live_semaphores_survive_churn(void)
 {
     enum { MAX = 64, LIVE = 32 };
-    pol_sema_params_t p = {1, 4, 0};
-    pol_keyed_t *t = pol_keyed_new(sizeof(pol_sema_t), MAX, sema_rest, NULL, 3);
+    pol_sema_params_t p = {1, {4, 1, 0}};
+    pol_keyed_t *t = pol_keyed_new(pol_sema_size(1), MAX, sema_rest, NULL, 3);
     pol_sema_t *held[LIVE];
     static pol_waiter_t waiters[LIVE][3];
     char key[32];
     for (int i = 0; i != LIVE; ++i) {
         int n = key_of(key, sizeof(key), "user-", i);
         held[i] = pol_keyed_get(t, key, (size_t)n, 0);
-        CHECK(pol_sema_acquire(held[i], &p, &waiters[i][0], 0, 100) == POL_ADMIT);
-        CHECK(pol_sema_acquire(held[i], &p, &waiters[i][1], 0, 100) == POL_WAIT);
-        CHECK(pol_sema_acquire(held[i], &p, &waiters[i][2], 0, 100) == POL_WAIT);
+        CHECK(acquire(held[i], &p, &waiters[i][0], 0) == POL_ADMIT);
+        CHECK(acquire(held[i], &p, &waiters[i][1], 0) == POL_WAIT);
+        CHECK(acquire(held[i], &p, &waiters[i][2], 0) == POL_WAIT);
     }
     pol_waiter_t tmp = {0};
     for (int i = 0; i != 100000; ++i) {
         int n = key_of(key, sizeof(key), "passer-", i);
         pol_sema_t *s = pol_keyed_get(t, key, (size_t)n, 1);
-        if (pol_sema_acquire(s, &p, &tmp, 1, 100) == POL_ADMIT) {
+        if (acquire(s, &p, &tmp, 1) == POL_ADMIT) {
             CHECK(pol_sema_release(s, &p) == NULL);
             if (i % 2)
                 pol_keyed_remove_if_at_rest(t, s, 1); /* half are dropped at once, half evicted later */
@@ -280,7 +287,7 @@ static void test_live_semaphores_survive_churn(void)
         int n = key_of(key, sizeof(key), "user-", i);
         CHECK(pol_keyed_get(t, key, (size_t)n, 2) == held[i]);
         CHECK_EQ_U64(held[i]->in_flight, 1);
-        CHECK_EQ_U64(held[i]->queued, 2);
+        CHECK_EQ_U64(held[i]->room.queued, 2);
         CHECK(pol_sema_release(held[i], &p) == &waiters[i][1]);
         CHECK(pol_sema_release(held[i], &p) == &waiters[i][2]);
         CHECK(pol_sema_release(held[i], &p) == NULL);
@@ -333,7 +340,7 @@ static void test_memory_per_key(void)
     pol_keyed_free(t);
 
     /* semaphores, IPv6 text keys */
-    t = pol_keyed_new(sizeof(pol_sema_t), 2000000, sema_rest, NULL, 99);
+    t = pol_keyed_new(pol_sema_size(1), 2000000, sema_rest, NULL, 99);
     for (int i = 0; i != n; ++i) {
         int len = snprintf(ip, sizeof(ip), "2001:db8:85a3::8a2e:%x:%x", (i >> 16) & 0xffff, i & 0xffff);
         pol_keyed_get(t, ip, (size_t)len, 0);
