@@ -301,7 +301,7 @@ static gw_lim_result_t rrate_peek(gw_limiter_t *l, gw_hold_t *h, uint64_t now_ns
         return GW_LIM_ADMIT; /* take() will say UNAVAILABLE */
     gw_keyval_t key = h->key;
     lease_entry_t *e = lease_entry(r, &key, now_ns);
-    return pol_lease_peek(&e->lease, now_ns, &info->retry_after_ns) == 0 ? GW_LIM_REJECT : GW_LIM_ADMIT;
+    return pol_lease_peek(&e->lease, &r->params, now_ns, &info->retry_after_ns) == 0 ? GW_LIM_REJECT : GW_LIM_ADMIT;
 }
 
 static gw_lim_result_t rrate_take(gw_limiter_t *l, gw_hold_t *h, uint64_t now_ns, uint64_t max_wait_ns, gw_rate_info_t *info)
@@ -385,8 +385,8 @@ typedef struct st_slot_key_t {
     uint32_t polling;   /* 1 while the room's acquire is in flight */
     uint32_t idle_count;
     uint32_t poll_backoff_ms;
-    uint32_t cluster_taken; /* slots taken in Redis, as the last acquire reply said */
-    uint32_t reserved;
+    uint32_t cluster_taken;        /* slots taken in Redis, as the last acquire reply said */
+    uint32_t others_taken;         /* of which other instances', as far as this one can tell */
     uint64_t others_wait_until_ns; /* Redis said other instances wait for this key (until then) */
     h2o_linklist_t idle;           /* idle_slot_t.key_link, most recent last */
     h2o_linklist_t unlisted_holds; /* gw_hold_t.link of the unlisted holders */
@@ -627,6 +627,15 @@ static uint32_t share_of(gw_lim_rslots_t *s)
     return pol_global_local_share(s->limit, s->setup.instances);
 }
 
+/* How many holders the stand-in allows this instance for the key while Redis is unavailable,
+ * counting those it admitted through Redis: its share of the limit, and no more than the other
+ * instances left free when Redis last answered (one may hold more than its share). */
+static uint32_t fallback_allows(gw_lim_rslots_t *s, slot_key_t *sk)
+{
+    uint32_t share = share_of(s), left = sk->others_taken < s->limit ? s->limit - sk->others_taken : 0;
+    return share < left ? share : left;
+}
+
 /* Waiters that came through Redis are told UNAVAILABLE (admission applies on_error); those that
  * came through the stand-in stay. */
 static void tell_unavailable(pol_waiter_t *w, void *data)
@@ -643,11 +652,11 @@ static void tell_unavailable(pol_waiter_t *w, void *data)
 }
 
 /* Redis is unavailable for the key's room: on_error for the waiters that came through Redis, and
- * the stand-in serves the others while the key's holders are fewer than this instance's share. */
+ * the stand-in serves the others while the key's holders are fewer than it allows. */
 static void room_unavailable(gw_lim_rslots_t *s, slot_key_t *sk)
 {
     pol_room_foreach(&sk->room, &s->room, tell_unavailable, sk);
-    while (sk->room.queued != 0 && sk->holders < share_of(s)) {
+    while (sk->room.queued != 0 && sk->holders < fallback_allows(s, sk)) {
         gw_hold_t *h = take_from_room(sk);
         grant_unlisted(s, sk, h);
         gw_hold_wake(s->rl->loop, s->rl->zero, h, GW_LIM_ADMIT);
@@ -828,8 +837,12 @@ static void on_acquire_reply(const redisReply *reply, void *data, const char *er
         granted = -1;
     }
     uint64_t now = gw_now_ns();
-    if (granted >= 0)
+    if (granted >= 0) {
+        /* ours in Redis: the slots held through it, those kept idle, and this one */
+        uint32_t ours = sk->holders - sk->unlisted + sk->idle_count + (granted == 1);
         sk->cluster_taken = (uint32_t)taken;
+        sk->others_taken = (uint32_t)taken > ours ? (uint32_t)taken - ours : 0;
+    }
     note_others_waiting(sk, others, now);
     --sk->acquiring;
     if (op->is_poll)
@@ -1092,7 +1105,7 @@ static gw_lim_result_t fallback_acquire(gw_limiter_t *l, gw_hold_t *h, uint64_t 
     gw_keyval_t key = h->key;
     slot_key_t *sk = slot_key(s, &key, now_ns);
     h->entry = sk;
-    if (sk->holders < share_of(s) && sk->room.queued == 0) {
+    if (sk->holders < fallback_allows(s, sk) && sk->room.queued == 0) {
         grant_unlisted(s, sk, h);
         return GW_LIM_ADMIT;
     }

@@ -86,10 +86,12 @@ void pol_lease_params_init(pol_lease_params_t *p, uint64_t count, uint64_t perio
     p->period_us = period_ns / 1000;
     p->burst = burst;
     p->interval_ns = (period_ns + count - 1) / count;
-    /* a lifetime's worth of this instance's share of the rate, at most its share of the burst */
-    double per_lifetime = (double)POL_LEASE_LIFETIME_NS * (double)count / (double)period_ns / (double)instances;
-    double share_of_burst = (double)burst / (double)instances;
-    double batch = per_lifetime < share_of_burst ? per_lifetime : share_of_burst;
+    /* a lifetime's worth of this instance's share of the rate. Not capped by the burst: tokens
+     * beyond what conforms now are dated, one interval apart, and one whose interval passes
+     * unspent is dropped, so holding many never allows more than the burst at once; with burst 1
+     * at 1000/s the next tokens are in hand before they are due, and the schedule never slips by
+     * a round trip. */
+    double batch = (double)POL_LEASE_LIFETIME_NS * (double)count / (double)period_ns / (double)instances;
     p->batch = batch < 1.0 ? 1 : batch > 1e6 ? 1000000u : (uint32_t)batch;
     p->low_water = p->batch / 4;
 }
@@ -97,6 +99,27 @@ void pol_lease_params_init(pol_lease_params_t *p, uint64_t count, uint64_t perio
 int pol_lease_has_tokens(const pol_lease_t *l, uint64_t now_ns)
 {
     return l->tokens != 0 && now_ns < l->expires_ns;
+}
+
+/* Dated tokens whose time to be spent has passed. Token k of the dated ones may be spent from its
+ * date, next_due + k * interval, for as many intervals as the burst allows on top of the tokens
+ * held that conformed at once (at least one): so a request that comes late may still use it, yet
+ * what is spent at once after a pause is never more than the burst and one. */
+static uint32_t passed_slots(const pol_lease_t *l, const pol_lease_params_t *p, uint64_t now_ns)
+{
+    uint32_t dated = l->tokens - l->ready;
+    uint64_t slack = (uint64_t)(p->burst > l->ready + 1 ? p->burst - l->ready : 1) * p->interval_ns;
+    if (dated == 0 || now_ns < l->next_due_ns + slack)
+        return 0;
+    uint64_t passed = (now_ns - l->next_due_ns - slack) / p->interval_ns + 1;
+    return passed < dated ? (uint32_t)passed : dated;
+}
+
+static void drop_passed(pol_lease_t *l, const pol_lease_params_t *p, uint64_t now_ns)
+{
+    uint32_t n = passed_slots(l, p, now_ns);
+    l->tokens -= n;
+    l->next_due_ns += (uint64_t)n * p->interval_ns;
 }
 
 int pol_lease_take(pol_lease_t *l, const pol_lease_params_t *p, uint64_t now_ns, uint64_t *not_before_ns)
@@ -109,25 +132,34 @@ int pol_lease_take(pol_lease_t *l, const pol_lease_params_t *p, uint64_t now_ns,
         --l->tokens;
         return 1;
     }
+    drop_passed(l, p, now_ns);
+    if (l->tokens == 0)
+        return 0;
     if (now_ns < l->next_due_ns) {
         *not_before_ns = l->next_due_ns;
         return 0;
     }
     --l->tokens;
     /* the next one conforms an interval after this one did, not after now: a token spent late
-     * leaves the next one's date as it was */
+     * in its interval leaves the next one's date as it was */
     l->next_due_ns += p->interval_ns;
     return 1;
 }
 
-int pol_lease_peek(const pol_lease_t *l, uint64_t now_ns, uint64_t *retry_after_ns)
+int pol_lease_peek(const pol_lease_t *l, const pol_lease_params_t *p, uint64_t now_ns, uint64_t *retry_after_ns)
 {
     *retry_after_ns = 0;
     if (pol_lease_has_tokens(l, now_ns)) {
-        if (l->ready != 0 || now_ns >= l->next_due_ns)
+        if (l->ready != 0)
             return 1;
-        *retry_after_ns = l->next_due_ns - now_ns;
-        return 0;
+        uint32_t passed = passed_slots(l, p, now_ns);
+        if (passed < l->tokens) {
+            uint64_t due = l->next_due_ns + (uint64_t)passed * p->interval_ns;
+            if (now_ns >= due)
+                return 1;
+            *retry_after_ns = due - now_ns;
+            return 0;
+        }
     }
     if ((*retry_after_ns = pol_lease_empty_for(l, now_ns)) != 0)
         return 0;
@@ -151,6 +183,7 @@ void pol_lease_granted(pol_lease_t *l, const pol_lease_params_t *p, uint64_t now
 {
     if (now_ns >= l->expires_ns)
         l->tokens = l->ready = 0;
+    drop_passed(l, p, now_ns);
     if (granted == 0) {
         l->empty_until_ns = now_ns + (retry_after_ns >= 1000000u ? retry_after_ns : 1000000u);
         return;

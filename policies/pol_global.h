@@ -7,9 +7,11 @@
  * one key. POL_GLOBAL_SCRIPT_LEASE takes atomically, so that no two instances can spend the same
  * token, up to `batch` tokens: those that conform now, and those that will conform within the
  * lease horizon (POL_LEASE_LIFETIME_NS), each dated with the instant it conforms. The instance
- * spends a token only from its date on. So a token is spent no earlier than the one shared bucket
- * allows, and with burst 1 at 1000/s the next token is already leased, dated, when the current one
- * is spent: nothing is lost waiting for a round trip.
+ * spends a dated token from its date on, for as many intervals (period / count) as the burst
+ * allows on top of the tokens it holds that conformed at once (at least one), and drops it after. So a token is spent no earlier
+ * than the one shared bucket allows, tokens held while no request came are never spent together, and with burst 1 at 1000/s the
+ * next tokens are already leased, dated, when the current one is spent: nothing is lost waiting for a round trip, and the schedule
+ * never slips.
  *
  * The arithmetic is exact: times are integers, in units of 1/count microsecond relative to the
  * script's own `now`, so that the interval (period / count) is an integer however the rate
@@ -18,14 +20,14 @@
  * future instant.
  *
  * Accuracy bound of leasing, over any window W with N instances:
- * - admitted <= rate * W + burst + (tokens held when W starts) <= rate * (W + 1.25 * L) + burst:
- *   every token spent was granted by the shared bucket and spent no earlier than the instant it
- *   conforms, but one leased before W may be spent inside it; an instance holds at most 1.25
- *   batches of rate * L / N tokens (it refills at a quarter left).
+ * - admitted <= rate * W + burst + N: what conforms in the shared bucket during W, plus what was
+ *   held when W started: tokens that conformed at once (taken from the bucket's capacity, so they
+ *   and what is left of it are at most the burst) and, per instance, dated tokens still spendable
+ *   (at most the burst less those, and one).
  * - admitted >= rate * W + burst - (tokens leased but never spent): a lease is at most
- *   rate * L / N tokens (L = POL_LEASE_LIFETIME_NS, 50 ms), and tokens unspent after L are lost;
- *   under steady demand above the rate they are all spent, so the loss is what is held at the
- *   end of W: at most 1.25 * rate * L (0.6% of 10 s).
+ *   rate * L / N tokens (L = POL_LEASE_LIFETIME_NS, 50 ms); under steady demand above the rate
+ *   every dated token is spent in its interval, so the loss is what is held at the end of W: at
+ *   most 1.25 * rate * L (0.6% of 10 s).
  *
  * Concurrency: a slot is a member of a sorted set scored by its expiry (ms of the Redis clock);
  * POL_GLOBAL_SCRIPT_ACQUIRE drops expired members and adds one when fewer than `limit` remain,
@@ -95,17 +97,19 @@ typedef struct st_pol_lease_t {
     uint64_t empty_until_ns; /* Redis said no token is due before this time */
 } pol_lease_t;
 
-/* Batch sized to the rate: the tokens one of `instances` spends in a lease lifetime, at most
- * its share of the burst, at least 1. Expects count, period_ns, burst, instances >= 1. */
+/* Batch sized to the rate: the tokens one of `instances` spends in a lease lifetime, at least 1.
+ * Zeros are taken as 1. */
 void pol_lease_params_init(pol_lease_params_t *p, uint64_t count, uint64_t period_ns, uint32_t burst, uint32_t instances);
 
 /* Spends one leased token at now_ns: 1 when one was due, else 0; then *not_before_ns is when the
- * next leased token will be due (0 when none is leased). */
+ * next leased token will be due (0 when none is leased). A dated token may be spent from its date
+ * for `burst` intervals less those held that conformed at once (at least one interval), then it
+ * is dropped: tokens held while no request came are never spent together beyond the burst. */
 int pol_lease_take(pol_lease_t *l, const pol_lease_params_t *p, uint64_t now_ns, uint64_t *not_before_ns);
 
 /* What a take would do now without taking: 1 (a token is ready), 0 (refused: *retry_after_ns
  * until a leased token is due, or Redis said empty), -1 (nothing known: ask Redis). */
-int pol_lease_peek(const pol_lease_t *l, uint64_t now_ns, uint64_t *retry_after_ns);
+int pol_lease_peek(const pol_lease_t *l, const pol_lease_params_t *p, uint64_t now_ns, uint64_t *retry_after_ns);
 
 /* 1 while tokens of this instance's lease are left to spend (now or later). */
 int pol_lease_has_tokens(const pol_lease_t *l, uint64_t now_ns);
