@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "gw_redis_reply.h"
 #include "pol_global.h"
 #include "pol_keyed.h"
 
@@ -170,11 +171,6 @@ static void ignore_reply(const redisReply *reply, void *data, const char *err)
     (void)reply, (void)data, (void)err;
 }
 
-static int is_int(const redisReply *r)
-{
-    return r->type == REDIS_REPLY_INTEGER;
-}
-
 /* ==== rate limits ==== */
 
 typedef struct st_lease_entry_t {
@@ -223,40 +219,20 @@ static lease_entry_t *lease_entry(gw_lim_rrate_t *r, gw_keyval_t *key, uint64_t 
     return e;
 }
 
-/* {granted, ready, next_due_us, retry_us}, granted never more than the batch asked for. */
-static int parse_lease_reply(const redisReply *reply, uint32_t batch, uint32_t *granted, uint32_t *ready, uint64_t *due_ns,
-                             uint64_t *retry_ns)
-{
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4 || !is_int(reply->element[0]) || !is_int(reply->element[1]) ||
-        !is_int(reply->element[2]) || !is_int(reply->element[3]))
-        return -1;
-    long long n = reply->element[0]->integer, r = reply->element[1]->integer, due = reply->element[2]->integer,
-              retry = reply->element[3]->integer;
-    const long long year_us = 86400LL * 1000000 * 365;
-    if (n < 0 || n > batch || r < 0 || r > n || due < 0 || due > year_us || retry < 0 || retry > year_us || (n == 0 && retry == 0))
-        return -1;
-    *granted = (uint32_t)n;
-    *ready = (uint32_t)r;
-    *due_ns = (uint64_t)due * 1000u;
-    *retry_ns = (uint64_t)retry * 1000u;
-    return 0;
-}
-
 static void on_lease_reply(const redisReply *reply, void *data, const char *err)
 {
     lease_op_t *op = data;
     gw_lim_rrate_t *r = op->rate;
     lease_entry_t *e = op->entry;
-    uint32_t granted = 0, ready = 0;
-    uint64_t due = 0, retry = 0;
+    gw_lease_reply_t got;
     int failed = err != NULL;
-    if (!failed && parse_lease_reply(reply, r->params.batch, &granted, &ready, &due, &retry) != 0) {
+    if (!failed && gw_reply_lease(reply, r->params.batch, &got) != 0) {
         count_bad_reply(r->rl);
         failed = 1;
     }
     e->lease.fetching = 0;
     if (!failed)
-        pol_lease_granted(&e->lease, &r->params, gw_now_ns(), granted, ready, due, retry);
+        pol_lease_granted(&e->lease, &r->params, gw_now_ns(), got.granted, got.ready, got.due_ns, got.retry_ns);
     /* every waiter asks again (take() knows now), or applies on_error */
     while (!h2o_linklist_is_empty(&e->waiters)) {
         gw_hold_t *h = H2O_STRUCT_FROM_MEMBER(gw_hold_t, link, e->waiters.next);
@@ -763,26 +739,6 @@ static int send_acquire(gw_lim_rslots_t *s, slot_key_t *sk, gw_hold_t *h, gw_key
     return 0;
 }
 
-/* {flag, other instances waiting[, slots taken]}: the replies of acquire and renew. */
-static int parse_slot_reply(const redisReply *reply, int *flag, long long *others, long long *taken)
-{
-    size_t want = taken != NULL ? 3 : 2;
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != want || !is_int(reply->element[0]) || !is_int(reply->element[1]) ||
-        (taken != NULL && !is_int(reply->element[2])))
-        return -1;
-    long long f = reply->element[0]->integer, n = reply->element[1]->integer;
-    if ((f != 0 && f != 1) || n < 0 || n > 1000000)
-        return -1;
-    if (taken != NULL) {
-        *taken = reply->element[2]->integer;
-        if (*taken < 0 || *taken > 100000000)
-            return -1;
-    }
-    *flag = (int)f;
-    *others = n;
-    return 0;
-}
-
 static void poll_later(slot_key_t *sk);
 
 static void on_poll_timer(gw_timer_t *timer)
@@ -831,17 +787,20 @@ static void on_acquire_reply(const redisReply *reply, void *data, const char *er
     slot_key_t *sk = op->sk;
     gw_hold_t *h = op->head.hold;
     int granted = -1; /* -1: Redis failed */
-    long long others = 0, taken = 0;
-    if (err == NULL && parse_slot_reply(reply, &granted, &others, &taken) != 0) {
-        count_bad_reply(s->rl);
-        granted = -1;
+    gw_slot_reply_t got = {0};
+    if (err == NULL) {
+        if (gw_reply_slot(reply, 1, &got) != 0)
+            count_bad_reply(s->rl);
+        else
+            granted = got.flag;
     }
+    uint32_t others = got.others, taken = got.taken;
     uint64_t now = gw_now_ns();
     if (granted >= 0) {
         /* ours in Redis: the slots held through it, those kept idle, and this one */
         uint32_t ours = sk->holders - sk->unlisted + sk->idle_count + (granted == 1);
-        sk->cluster_taken = (uint32_t)taken;
-        sk->others_taken = (uint32_t)taken > ours ? (uint32_t)taken - ours : 0;
+        sk->cluster_taken = taken;
+        sk->others_taken = taken > ours ? taken - ours : 0;
     }
     note_others_waiting(sk, others, now);
     --sk->acquiring;
@@ -1152,16 +1111,15 @@ typedef struct st_renew_op_t {
 static void on_renew_reply(const redisReply *reply, void *data, const char *err)
 {
     renew_op_t *op = data;
-    int renewed;
-    long long others;
+    gw_slot_reply_t got;
     if (err == NULL) {
-        if (parse_slot_reply(reply, &renewed, &others, NULL) != 0) {
+        if (gw_reply_slot(reply, 0, &got) != 0) {
             count_bad_reply(op->rl);
         } else if (op->head.hold != NULL) {
             gw_hold_t *h = op->head.hold;
-            if (!renewed)
+            if (!got.flag)
                 h->lost = 1;
-            note_others_waiting(h->entry, others, gw_now_ns());
+            note_others_waiting(h->entry, got.others, gw_now_ns());
         }
     }
     /* a renewal that failed is retried at the next round; past a whole lease the slot is lost */
