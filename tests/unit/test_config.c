@@ -4,8 +4,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 #include "check.h"
 #include "cfg_config.h"
 
@@ -1640,6 +1642,182 @@ static void test_examples(void)
     CHECK(loaded >= 3);
 }
 
+/* Loads a file that must fail with exactly one error, which contains `part`. */
+static void check_error_containing_at(int line, const char *yaml, const char *part)
+{
+    cfg_config_t *c = load(yaml);
+    int found = errors.count == 1 && strstr(errors.items[0], part) != NULL;
+    if (c != NULL || !found) {
+        fprintf(stderr, "test_config.c:%d: expected one error, with: %s\n", line, part);
+        dump_errors();
+    }
+    CHECK(c == NULL);
+    CHECK(found);
+    cfg_free(c);
+}
+#define check_error_containing(yaml, part) check_error_containing_at(__LINE__, yaml, part)
+
+/* Every kind of value and block given the wrong YAML type (or an unset variable) is refused with
+ * an error, and checking goes on safely. */
+static void test_wrong_types_everywhere(void)
+{
+    unsetenv("SLUICE_UNSET_VAR");
+    check_error_containing(R("concurrency: {limit: [1]}"), "concurrency.limit: expected a scalar, got a list");
+    check_error_containing(R("concurrency: {limit: \"${SLUICE_UNSET_VAR}\"}"), "\"SLUICE_UNSET_VAR\" is not set");
+    check_error_containing(R("errors: {hide_upstream_5xx: [true]}"), "errors.hide_upstream_5xx: expected a scalar, got a list");
+    check_error_containing(R("concurrency: {limit: 1, queue: {order: {a: b}}}"), "queue.order: expected a scalar, got a mapping");
+    check_error_containing("upstreams: {app: {address: [127.0.0.1:1]}}\n" ROUTE_A,
+                           "upstream address: expected a scalar, got a list");
+    check_error_containing(R("concurrency: {limit: 1, per: {a: b}}"),
+                           "concurrency.per: expected a key source or a list of them, got a mapping");
+    check_error_containing(R("timeout: {a: 1}"), "route timeout: expected a scalar, got a mapping");
+    check_error_containing("client: [1]\n" BASE ROUTE_A, "client: expected a mapping, got a list");
+    check_error_containing(BASE "redis: 5\n" ROUTE_A, "redis: expected a mapping, got a scalar");
+    check_error_containing("upstreams: {app: 5}\n" ROUTE_A, "upstreams.app: expected a mapping (an upstream), got a scalar");
+    check_error_containing(R("concurrency: {limit: 1, queue: 5}"), "concurrency.queue: expected a mapping, got a scalar");
+    check_error_containing(R("concurrency: 5"), "concurrency: expected a mapping (one limit) or a list of them, got a scalar");
+    check_error_containing(R("rate_limits: [5]"), "rate limit: expected a mapping, got a scalar");
+    check_error_containing(R("match: 5"), "match: expected a mapping, got a scalar");
+    check_error_containing(R("match: [1]"), "match: expected a mapping, got a list");
+    check_error_containing(R("concurrency: {limit: 1, queue: [1]}"), "concurrency.queue: expected a mapping, got a list");
+    check_error_containing(R("concurrency: [1]"), "concurrency: expected a mapping, got a scalar"); /* the list item */
+    check_error_containing(R("rate_limits: [[1]]"), "rate limit: expected a mapping, got a list");
+    check_error_containing("upstreams: {app: [1]}\n" ROUTE_A, "upstreams.app: expected a mapping (an upstream), got a list");
+    check_error_containing(BASE "redis: [1]\n" ROUTE_A, "redis: expected a mapping, got a list");
+    check_error_containing("listen: {a: b}\n" BASE ROUTE_A, "listen: expected a list, got a mapping");
+    check_error_containing(R("match: {headers: {x-a: [1]}}"), "header value: expected a scalar, got a list");
+    check_error_containing(R("match: {headers: {[x]: a}}"), "header name: expected a scalar, got a list");
+    check_error_containing(R("match: {methods: [[GET]]}"), "method: expected a scalar, got a list");
+    check_error_containing("client: {trusted_proxies: [[10.0.0.0/8]]}\n" BASE ROUTE_A,
+                           "client.trusted_proxies entry: expected a scalar, got a list");
+}
+
+/* Boolean, enumeration and bounded values on both sides of their limits. */
+static void test_value_limits(void)
+{
+    cfg_config_t *c = load_ok(R("errors: {hide_upstream_5xx: false}"));
+    if (c != NULL)
+        CHECK_EQ_U64(c->routes[0].errors.hide_upstream_5xx, 0);
+    cfg_free(c);
+    c = load_ok(R("timeout: 1ms"));
+    if (c != NULL)
+        CHECK_EQ_U64(c->routes[0].timeout_ms, 1);
+    cfg_free(c);
+    static const struct {
+        const char *lease;
+        int ok;
+    } leases[] = {{"1s", 1}, {"1000ms", 1}, {"999ms", 0}, {"1h", 1}, {"3600000ms", 1}, {"3600001ms", 0}, {"2h", 0}};
+    for (size_t i = 0; i != sizeof(leases) / sizeof(leases[0]); ++i) {
+        char yaml[256];
+        snprintf(yaml, sizeof(yaml), BASE "redis: {address: 127.0.0.1:6379, slot_lease: %s}\n" ROUTE_A, leases[i].lease);
+        if (leases[i].ok) {
+            c = load_ok(yaml);
+            cfg_free(c);
+        } else {
+            check_error_containing(yaml, "redis.slot_lease: must be between 1s and 1h");
+        }
+    }
+    check_one_error(R("concurrency: {limit: 1, queue: {order: random}}"),
+                    "t.yaml:3:74: queue.order: expected one of fifo | lifo, got \"random\"");
+    check_error_containing(BASE "redis: {address: 127.0.0.1:6379, on_error: crash}\n" ROUTE_A,
+                           "redis.on_error: expected one of local | allow | deny, got \"crash\"");
+}
+
+/* ${VAR}: values longer than the text they replace, several in one string, and what is not a
+ * variable ($ alone, braces alone) kept as written. */
+static void test_env_expansion_sizes(void)
+{
+    static char value[3000];
+    memset(value, 'v', sizeof(value) - 1);
+    setenv("SLUICE_TEST_LONG", value, 1);
+    setenv("SLUICE_TEST_SHORT", "s", 1);
+    cfg_config_t *c = load_ok(R("match: {headers: {x-a: \"${SLUICE_TEST_LONG}-${SLUICE_TEST_SHORT}${SLUICE_TEST_LONG}!\", "
+                                "x-b: \"a{b}c $x $ {SLUICE_TEST_SHORT} ${SLUICE_TEST_SHORT}\"}}"));
+    if (c != NULL) {
+        const char *a = c->routes[0].headers[0].value;
+        CHECK_EQ_U64(strlen(a), 2 * (sizeof(value) - 1) + 3);
+        CHECK(strspn(a, "v") == sizeof(value) - 1 && strncmp(a + sizeof(value) - 1, "-s", 2) == 0 && a[strlen(a) - 1] == '!');
+        CHECK_STR(c->routes[0].headers[1].value, "a{b}c $x $ {SLUICE_TEST_SHORT} s");
+    }
+    cfg_free(c);
+    /* a value that outgrows its text by a little: the copy stays terminated */
+    setenv("SLUICE_TEST_MID", "0123456789012345678901234567890123456789", 1);
+    c = load_ok(R("match: {headers: {x-m: \"${SLUICE_TEST_MID}x\"}}"));
+    if (c != NULL)
+        CHECK_STR(c->routes[0].headers[0].value, "0123456789012345678901234567890123456789x");
+    cfg_free(c);
+    check_one_error(R("match: {host: \"${-A}\"}"),
+                    "t.yaml:3:49: bad environment variable name \"${-A}\": expected [A-Za-z_][A-Za-z0-9_]*");
+}
+
+/* A second document that is not even valid YAML is a syntax error too, not a silent success. */
+static void test_broken_second_document(void)
+{
+    cfg_config_t *c = load(BASE ROUTE_A "---\n[unclosed\n");
+    CHECK(c == NULL);
+    CHECK_EQ_U64(errors.count, 1);
+    CHECK(errors.count == 1 && strstr(errors.items[0], "a second YAML document") != NULL);
+    cfg_free(c);
+    check_one_error("''\n", "t.yaml:1:1: the file is empty: it needs at least upstreams: and routes:");
+}
+
+/* A key that is not a scalar is reported as such, not taken for a repeat of an empty key. */
+static void test_non_scalar_keys(void)
+{
+    cfg_config_t *c = load(R("\"\": 1, [x]: 2"));
+    CHECK(c == NULL);
+    CHECK(has_error("t.yaml:3:35: unknown key \"\" in route"));
+    CHECK(has_error("t.yaml:3:42: keys in route must be scalars"));
+    CHECK_EQ_U64(errors.count, 2);
+    cfg_free(c);
+}
+
+/* A file bigger than one read (64 KiB, then twice as much), read from disk whole, and read again
+ * and again without running out of file descriptors (a reload per SIGHUP). */
+static void test_big_file_and_many_reads(void)
+{
+    char path[] = "/tmp/sluice-test-config-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    FILE *fp = fdopen(fd, "w");
+    fputs(BASE "routes:\n", fp);
+    enum { ROUTES = 6000 };
+    for (int i = 0; i != ROUTES; ++i)
+        fprintf(fp, "  - {name: route-%05d, upstream: app, match: {path_prefix: /p%d}}\n", i, i);
+    fclose(fp);
+    cfg_errors_clear(&errors);
+    cfg_config_t *c = cfg_load_file(path, &errors);
+    dump_errors();
+    CHECK(c != NULL);
+    if (c != NULL) {
+        CHECK_EQ_U64(c->num_routes, ROUTES);
+        CHECK_STR(c->routes[ROUTES - 1].name, "route-05999");
+    }
+    cfg_free(c);
+
+    fp = fopen(path, "w");
+    fputs(BASE ROUTE_A, fp);
+    fclose(fp);
+    /* with few descriptors allowed, so that a leak shows within the loop */
+    struct rlimit saved, few;
+    CHECK(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+    few = saved;
+    few.rlim_cur = 64;
+    CHECK(setrlimit(RLIMIT_NOFILE, &few) == 0);
+    int ok = 0;
+    for (int i = 0; i != 200; ++i) {
+        cfg_errors_clear(&errors);
+        c = cfg_load_file(path, &errors);
+        ok += c != NULL;
+        cfg_free(c);
+    }
+    CHECK(setrlimit(RLIMIT_NOFILE, &saved) == 0);
+    CHECK_EQ_U64(ok, 200);
+    unlink(path);
+}
+
 int main(void)
 {
     test_full_file();
@@ -1664,6 +1842,12 @@ int main(void)
     test_json();
     test_examples();
     test_fuzz_corpus();
+    test_wrong_types_everywhere();
+    test_value_limits();
+    test_env_expansion_sizes();
+    test_broken_second_document();
+    test_non_scalar_keys();
+    test_big_file_and_many_reads();
     cfg_errors_clear(&errors);
     return CHECK_SUMMARY();
 }

@@ -1,4 +1,6 @@
 /* Unit tests of the gateway's pure HTTP helpers (gateway/gw_http.c). */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "check.h"
 #include "gw_http.h"
@@ -73,11 +75,109 @@ static void test_json_escape_utf8(void)
     }
 }
 
+/* A heap copy of exactly len bytes (no NUL): a sanitizer build sees any read past either end. */
+static char *exact(const char *s, size_t len)
+{
+    char *p = malloc(len ? len : 1);
+    memcpy(p, s, len);
+    return p;
+}
+
+/* Every byte value, alone and at each end of an id: only [A-Za-z0-9._:-] is allowed. */
+static void test_request_id_alphabet(void)
+{
+    for (int c = 0; c != 256; ++c) {
+        int want = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' ||
+                   c == ':';
+        char id[3] = {(char)c, 'a', (char)c};
+        CHECK_EQ_U64(gw_request_id_is_valid(id, 1), want);
+        CHECK_EQ_U64(gw_request_id_is_valid(id, 2), want);
+        CHECK_EQ_U64(gw_request_id_is_valid(id + 1, 2), want);
+    }
+    CHECK_EQ_U64(gw_request_id_is_valid("AZaz09", 6), 1);
+}
+
+static void test_hop_by_hop_exact(void)
+{
+    static const char *const names[] = {
+        "connection", "keep-alive",        "proxy-connection", "proxy-authenticate", "proxy-authorization", "te",
+        "trailer",    "transfer-encoding", "upgrade"};
+    for (size_t i = 0; i != sizeof(names) / sizeof(names[0]); ++i) {
+        size_t len = strlen(names[i]);
+        char *name = exact(names[i], len);
+        CHECK_EQ_U64(gw_header_is_hop_by_hop(name, len), 1);
+        CHECK_EQ_U64(gw_header_is_hop_by_hop(name, len - 1), 0);
+        free(name);
+    }
+    CHECK_EQ_U64(gw_header_is_hop_by_hop("trailers", 8), 0);
+}
+
+/* Connection: a list of tokens with optional blanks (spaces and tabs) around each, compared
+ * case-insensitively, whole tokens only; an empty name is never listed. */
+static void test_connection_lists_exact(void)
+{
+    static const struct {
+        const char *value, *name;
+        int want;
+    } cases[] = {{"a, b", "b", 1},
+                 {"a, b", "a", 1},
+                 {"b", "b", 1},
+                 {"ab", "b", 0},
+                 {"x-secret\t", "x-secret", 1},
+                 {"\tx-secret\t,y", "x-secret", 1},
+                 {"x-secret \t ", "X-SECRET", 1},
+                 {"x-secre t", "x-secre", 0},
+                 {"a,,b", "b", 1},
+                 {"a, ", "", 0},
+                 {",", "", 0},
+                 {"", "", 0},
+                 {" ", "a", 0},
+                 {"close", "close", 1},
+                 {"a,close", "close", 1}};
+    for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
+        size_t len = strlen(cases[i].value);
+        char *value = exact(cases[i].value, len);
+        if (gw_connection_lists(value, len, cases[i].name, strlen(cases[i].name)) != cases[i].want) {
+            fprintf(stderr, "\"%s\" lists \"%s\": expected %d\n", cases[i].value, cases[i].name, cases[i].want);
+            CHECK(0);
+        }
+        free(value);
+    }
+}
+
+/* Every byte value: '"' and '\\' get a backslash, control bytes and 0x7f become \u00XX, a byte
+ * from 0x80 up alone (not UTF-8) becomes \ufffd, the rest is copied; the length returned is what
+ * was written. */
+static void test_json_escape_every_byte(void)
+{
+    for (int c = 0; c != 256; ++c) {
+        char in[1] = {(char)c}, out[8], want[8];
+        size_t n = gw_json_escape(out, in, 1);
+        if (c == '"' || c == '\\')
+            snprintf(want, sizeof(want), "\\%c", c);
+        else if (c < 0x20 || c == 0x7f)
+            snprintf(want, sizeof(want), "\\u00%02x", c);
+        else if (c >= 0x80) /* alone, never valid UTF-8 */
+            snprintf(want, sizeof(want), "\\ufffd");
+        else
+            snprintf(want, sizeof(want), "%c", c);
+        CHECK_EQ_U64(n, strlen(want));
+        out[n < sizeof(out) ? n : sizeof(out) - 1] = '\0';
+        CHECK_STR(out, want);
+    }
+    char out[4];
+    CHECK_EQ_U64(gw_json_escape(out, "x", 0), 0);
+}
+
 int main(void)
 {
     test_request_id();
     test_hop_by_hop();
     test_json_escape();
     test_json_escape_utf8();
+    test_request_id_alphabet();
+    test_hop_by_hop_exact();
+    test_connection_lists_exact();
+    test_json_escape_every_byte();
     return CHECK_SUMMARY();
 }

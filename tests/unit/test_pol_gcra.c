@@ -1,5 +1,6 @@
 /* GCRA rate limiter (policies/pol_gcra.c) against a fake clock. */
 #include <stdio.h>
+#include <string.h>
 #include "check.h"
 #include "pol_gcra.h"
 
@@ -255,6 +256,160 @@ static void test_idle_and_large_times(void)
     CHECK_EQ_U64(r.wait_ns, 3600 * S);
 }
 
+/* Clamps of pol_gcra_params_init: zeros, sub-unit intervals, and T or the tolerance past 2^62
+ * units (the bound that keeps now << shift plus either from wrapping). */
+static void test_params_clamps(void)
+{
+    pol_gcra_params_t p;
+    pol_gcra_params_init(&p, 0, 0, 0);
+    CHECK_EQ_U64(p.period_ns, 1);
+    CHECK_EQ_U64(p.tolerance, 0);
+    pol_gcra_params_init(&p, 7, 0, 2);
+    CHECK_EQ_U64(p.period_ns, 1);
+    CHECK_EQ_U64(p.count, 7);
+    /* 1000 tokens per ns: T would round to 0 units; it is one unit */
+    pol_gcra_params_init(&p, 1000, 1, 3);
+    CHECK_EQ_U64(p.shift, 4);
+    CHECK_EQ_U64(p.interval, 1);
+    CHECK_EQ_U64(p.tolerance, 2);
+    /* T past the bound: clamped to exactly 2^62 */
+    pol_gcra_params_init(&p, 1, UINT64_MAX, 1);
+    CHECK_EQ_U64(p.interval, 1ull << 62);
+    CHECK_EQ_U64(p.tolerance, 0);
+    pol_gcra_params_init(&p, 1, 1ull << 62, 1);
+    CHECK_EQ_U64(p.interval, 1ull << 62);
+    /* T within the bound, the tolerance past it */
+    pol_gcra_params_init(&p, 1, 1ull << 61, 5);
+    CHECK_EQ_U64(p.interval, 1ull << 61);
+    CHECK_EQ_U64(p.tolerance, 1ull << 62);
+    pol_gcra_params_init(&p, 1, 1ull << 60, 5);
+    CHECK_EQ_U64(p.tolerance, 1ull << 62);
+    pol_gcra_params_init(&p, 1, 1ull << 59, 9);
+    CHECK_EQ_U64(p.tolerance, 1ull << 62);
+    pol_gcra_params_init(&p, 1, 1ull << 59, 8);
+    CHECK_EQ_U64(p.tolerance, 7ull << 59);
+}
+
+/* A clock that starts at 0 (a fake clock, or CLOCK_MONOTONIC on a fresh boot): a rested bucket
+ * admits its whole burst at once. */
+static void test_clock_starting_at_zero(void)
+{
+    pol_gcra_params_t p;
+    pol_gcra_params_init(&p, 10, S, 3);
+    pol_gcra_t b = {0};
+    pol_gcra_result_t r;
+    CHECK(pol_gcra_peek(&b, &p, 0, &r) == POL_ADMIT);
+    CHECK_EQ_U64(r.retry_after_ns, 0);
+    for (int i = 0; i != 3; ++i) {
+        CHECK(pol_gcra_take(&b, &p, 0, 0, &r) == POL_ADMIT);
+        CHECK_EQ_U64(r.retry_after_ns, 0);
+    }
+    CHECK(pol_gcra_take(&b, &p, 0, 0, &r) == POL_REJECT);
+    CHECK_EQ_U64(r.retry_after_ns, 100 * MS);
+}
+
+/* max_wait is inclusive down to the ns: a wait of exactly 1 ns is allowed by max_wait 1. */
+static void test_wait_of_one_ns(void)
+{
+    pol_gcra_params_t p;
+    pol_gcra_params_init(&p, 10, S, 1);
+    pol_gcra_t b = {0};
+    pol_gcra_result_t r;
+    uint64_t now = 5 * S;
+    CHECK(pol_gcra_take(&b, &p, now, 1, &r) == POL_ADMIT);
+    CHECK(pol_gcra_take(&b, &p, now + 100 * MS - 2, 1, &r) == POL_REJECT);
+    CHECK_EQ_U64(r.retry_after_ns, 2);
+    CHECK_EQ_U64(r.wait_ns, 0);
+    CHECK(pol_gcra_take(&b, &p, now + 100 * MS - 1, 1, &r) == POL_WAIT);
+    CHECK_EQ_U64(r.wait_ns, 1);
+    CHECK_EQ_U64(r.retry_after_ns, 0);
+}
+
+/* The overflow guard: a take whose reservation would carry the TAT past 2^64 is refused and
+ * leaves the bucket as it was; one that lands exactly on UINT64_MAX is still taken. */
+static void test_reservations_never_wrap(void)
+{
+    pol_gcra_params_t p;
+    pol_gcra_params_init(&p, 10, S, 1); /* T = 100 ms, shift 0 */
+    pol_gcra_result_t r;
+    uint64_t now = 1000 * S;
+    pol_gcra_t b = {UINT64_MAX - p.interval};
+    CHECK(pol_gcra_take(&b, &p, now, UINT64_MAX, &r) == POL_WAIT);
+    CHECK_EQ_U64(b.tat, UINT64_MAX);
+    CHECK_EQ_U64(r.wait_ns, UINT64_MAX - p.interval - now);
+    pol_gcra_t c = {UINT64_MAX - p.interval + 1};
+    CHECK(pol_gcra_take(&c, &p, now, UINT64_MAX, &r) == POL_REJECT);
+    CHECK_EQ_U64(c.tat, UINT64_MAX - p.interval + 1);
+    CHECK_EQ_U64(r.wait_ns, 0);
+    CHECK_EQ_U64(r.retry_after_ns, UINT64_MAX - p.interval + 1 - now);
+
+    /* piling reservations up with an unbounded max_wait ends in refusals, never in a wrap */
+    pol_gcra_params_init(&p, 3, 1ull << 57, 1); /* shift 4, T = 2^61 / 3 units */
+    pol_gcra_t d = {0};
+    now = 1ull << 59;
+    int waits = 0, rejects = 0;
+    uint64_t last = 0;
+    for (int i = 0; i != 20; ++i) {
+        pol_decision_t dec = pol_gcra_take(&d, &p, now, UINT64_MAX, &r);
+        waits += dec == POL_WAIT;
+        rejects += dec == POL_REJECT;
+        CHECK(d.tat >= last);
+        last = d.tat;
+    }
+    CHECK_EQ_U64(waits, (UINT64_MAX - (now << 4)) / p.interval - 1);
+    CHECK_EQ_U64(rejects, 20 - 1 - waits);
+
+    /* at the very end of the clock range (now_ns just below 2^60) a take with a fractional T
+     * would wrap at once: it is refused, bucket unchanged, with nothing to wait for */
+    pol_gcra_params_init(&p, 3, S, 2);
+    pol_gcra_t e = {0};
+    now = (1ull << 60) - 1;
+    CHECK(pol_gcra_take(&e, &p, now, UINT64_MAX, &r) == POL_REJECT);
+    CHECK_EQ_U64(e.tat, 0);
+    CHECK_EQ_U64(r.retry_after_ns, 0);
+    CHECK_EQ_U64(r.wait_ns, 0);
+}
+
+/* peek agrees with take at every instant around the conformance time, with a fractional T
+ * (units of 1/16 ns), and fills every field of the result. */
+static void test_peek_agrees_with_take(void)
+{
+    pol_gcra_params_t p;
+    pol_gcra_params_init(&p, 3, S, 2); /* T = 333333333.33 ns */
+    uint64_t now = 40 * S + 7;
+    pol_gcra_t b = {0};
+    pol_gcra_result_t r;
+    memset(&r, 0xff, sizeof(r));
+    CHECK(pol_gcra_peek(&b, &p, now, &r) == POL_ADMIT);
+    CHECK_EQ_U64(r.wait_ns, 0);
+    CHECK_EQ_U64(r.retry_after_ns, 0);
+    CHECK_EQ_U64(r.remaining, 2);
+    CHECK_EQ_U64(r.reset_ns, 0);
+    pol_gcra_take(&b, &p, now, 0, NULL);
+    pol_gcra_take(&b, &p, now, 0, NULL);
+    memset(&r, 0xff, sizeof(r));
+    CHECK(pol_gcra_peek(&b, &p, now, &r) == POL_REJECT);
+    CHECK_EQ_U64(r.wait_ns, 0);
+    CHECK_EQ_U64(r.retry_after_ns, 333333334);
+    CHECK_EQ_U64(r.remaining, 0);
+    CHECK_EQ_U64(r.reset_ns, 666666667);
+    for (uint64_t t = now + 333333332; t != now + 333333337; ++t) {
+        pol_gcra_t copy = b;
+        pol_decision_t peeked = pol_gcra_peek(&b, &p, t, &r);
+        CHECK(peeked == pol_gcra_take(&copy, &p, t, 0, NULL));
+        CHECK(peeked == (t >= now + 333333334 ? POL_ADMIT : POL_REJECT));
+        CHECK_EQ_U64(r.retry_after_ns, t >= now + 333333334 ? 0 : now + 333333334 - t);
+    }
+    /* the same for an integral T */
+    pol_gcra_params_init(&p, 10, S, 1);
+    pol_gcra_t c = {0};
+    pol_gcra_take(&c, &p, now, 0, NULL);
+    CHECK(pol_gcra_peek(&c, &p, now + 100 * MS - 1, NULL) == POL_REJECT);
+    CHECK(pol_gcra_peek(&c, &p, now + 100 * MS, &r) == POL_ADMIT);
+    CHECK_EQ_U64(r.retry_after_ns, 0);
+    CHECK_EQ_U64(r.remaining, 1);
+}
+
 int main(void)
 {
     test_params();
@@ -264,5 +419,10 @@ int main(void)
     test_delay_mode();
     test_remaining_reset_and_at_rest();
     test_idle_and_large_times();
+    test_params_clamps();
+    test_clock_starting_at_zero();
+    test_wait_of_one_ns();
+    test_reservations_never_wrap();
+    test_peek_agrees_with_take();
     return CHECK_SUMMARY();
 }

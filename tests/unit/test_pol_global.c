@@ -326,6 +326,81 @@ static void test_scripts_are_present(void)
     }
 }
 
+/* Zeros are clamped to 1 in every derived value, and the batch never exceeds a million tokens
+ * however fast the rate (a lease is one Redis reply). */
+static void test_params_clamps_and_batch_cap(void)
+{
+    pol_lease_params_t p;
+    pol_lease_params_init(&p, 0, S, 0, 0); /* 1 token per second, burst 1, 1 instance */
+    CHECK_EQ_U64(p.interval_ns, S);
+    CHECK_EQ_U64(p.count, 1);
+    CHECK_EQ_U64(p.burst, 1);
+    CHECK_EQ_U64(p.period_us, S / 1000);
+    /* 10k/s, burst 1000: 500 tokens per lifetime for a single instance (0 taken as 1) */
+    pol_lease_params_init(&p, 10000, S, 1000, 0);
+    CHECK_EQ_U64(p.batch, 500);
+    CHECK_EQ_U64(p.low_water, 125);
+    /* 1e9/s with a burst of 1e9: 5e7 tokens per lifetime, capped at 1e6 */
+    pol_lease_params_init(&p, 1000000000, S, 1000000000, 1);
+    CHECK_EQ_U64(p.batch, 1000000);
+    CHECK_EQ_U64(p.low_water, 250000);
+    /* just under the cap: 999999 tokens per lifetime */
+    pol_lease_params_init(&p, 999999, POL_LEASE_LIFETIME_NS, 1000000000, 1);
+    CHECK_EQ_U64(p.batch, 999999);
+}
+
+/* Expiry is exact to the ns: at expires_ns the tokens are void, a refill is due, and a grant
+ * replaces them instead of adding to them. */
+static void test_lease_expiry_instant(void)
+{
+    pol_lease_params_t p;
+    pol_lease_params_init(&p, 10000, S, 1000, 1); /* low water 125 */
+    pol_lease_t l = {0};
+    uint64_t not_before;
+    pol_lease_granted(&l, &p, 0, 400, 400, 0, 0);
+    CHECK_EQ_U64(pol_lease_take(&l, &p, 0, &not_before), 1);
+    CHECK(!pol_lease_wants_refill(&l, &p, POL_LEASE_LIFETIME_NS - 1));
+    CHECK(pol_lease_wants_refill(&l, &p, POL_LEASE_LIFETIME_NS));
+    CHECK(!pol_lease_at_rest(&l, POL_LEASE_LIFETIME_NS - 1));
+    CHECK(pol_lease_at_rest(&l, POL_LEASE_LIFETIME_NS));
+    pol_lease_granted(&l, &p, POL_LEASE_LIFETIME_NS, 3, 3, 0, 0);
+    CHECK_EQ_U64(l.tokens, 3);
+    CHECK_EQ_U64(pol_lease_take(&l, &p, POL_LEASE_LIFETIME_NS, &not_before), 1);
+}
+
+/* A lease spent to zero before it expires is at rest (nothing to lose); one token left is not. */
+static void test_spent_lease_is_at_rest(void)
+{
+    pol_lease_params_t p;
+    pol_lease_params_init(&p, 1000, S, 100, 1);
+    pol_lease_t l = {0};
+    uint64_t not_before;
+    pol_lease_granted(&l, &p, 0, 2, 2, 0, 0);
+    CHECK(pol_lease_take(&l, &p, 1, &not_before));
+    CHECK(!pol_lease_at_rest(&l, 1)); /* one token still ours */
+    CHECK(pol_lease_take(&l, &p, 1, &not_before));
+    CHECK(pol_lease_at_rest(&l, 1));
+    CHECK_EQ_U64(pol_lease_take(&l, &p, 1, &not_before), 0);
+}
+
+/* A grant that arrives while Redis was known empty clears that at once, even at the same ns;
+ * a refusal without a retry time blocks for exactly one millisecond (never an immediate retry). */
+static void test_grant_clears_empty_at_once(void)
+{
+    pol_lease_params_t p;
+    pol_lease_params_init(&p, 1000, S, 100, 1);
+    pol_lease_t l = {0};
+    pol_lease_granted(&l, &p, 0, 0, 0, 0, 7 * MS);
+    CHECK_EQ_U64(pol_lease_empty_for(&l, 0), 7 * MS);
+    pol_lease_granted(&l, &p, 0, 5, 5, 0, 0);
+    CHECK_EQ_U64(pol_lease_empty_for(&l, 0), 0);
+    CHECK_EQ_U64(l.empty_until_ns, 0);
+    pol_lease_granted(&l, &p, 3 * MS, 0, 0, 0, 0);
+    CHECK_EQ_U64(pol_lease_empty_for(&l, 3 * MS), 1 * MS);
+    CHECK_EQ_U64(pol_lease_empty_for(&l, 4 * MS - 1), 1);
+    CHECK_EQ_U64(pol_lease_empty_for(&l, 4 * MS), 0);
+}
+
 int main(void)
 {
     test_batch_is_sized_to_the_rate();
@@ -338,5 +413,9 @@ int main(void)
     test_leasing_admits_the_rate();
     test_local_share();
     test_scripts_are_present();
+    test_params_clamps_and_batch_cap();
+    test_lease_expiry_instant();
+    test_spent_lease_is_at_rest();
+    test_grant_clears_empty_at_once();
     return CHECK_SUMMARY();
 }

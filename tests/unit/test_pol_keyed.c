@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "alloc_hooks.h"
 #include "check.h"
+#include "child.h"
 #include "pol_gcra.h"
 #include "pol_keyed.h"
 #include "pol_sema.h"
@@ -147,6 +149,7 @@ static void visit(const char *key, size_t len, void *value, int shared, void *da
 {
     visit_t *v = data;
     if (shared) {
+        CHECK_EQ_U64(shared, 1);
         ++v->shared;
         CHECK((len == 8 && memcmp(key, "_missing", 8) == 0) || (len == 9 && memcmp(key, "_overflow", 9) == 0));
         return;
@@ -336,6 +339,7 @@ static void test_memory_per_key(void)
     double heap_per_key = (double)(after.uordblks + after.hblkhd - before.uordblks - before.hblkhd) / n;
     printf("memory per key (GCRA, 1M IPv4 keys): %.1f bytes (heap in use: %.1f bytes)\n", per_key, heap_per_key);
     CHECK(per_key < 128);
+    CHECK(per_key <= 64 + 8);  /* pol_keyed.h: 64 + 4..8 bytes for a GCRA bucket */
     CHECK(heap_per_key < 128); /* 0 under valgrind, whose malloc mallinfo2 does not see */
     pol_keyed_free(t);
 
@@ -348,6 +352,217 @@ static void test_memory_per_key(void)
     per_key = (double)pol_keyed_memory(t) / n;
     printf("memory per key (semaphore, 1M IPv6 keys): %.1f bytes\n", per_key);
     CHECK(per_key < 128);
+    CHECK(per_key <= 56 + pol_sema_size(1) + 8);
+    pol_keyed_free(t);
+}
+
+static void new_table_without_memory(void *arg)
+{
+    fail_next[*(int *)arg] = 1;
+    pol_keyed_t *t = pol_keyed_new(sizeof(uint64_t), 10, always_rest, NULL, 1);
+    pol_keyed_get(t, "key", 3, 0);
+}
+
+static void long_key_without_memory(void *arg)
+{
+    (void)arg;
+    pol_keyed_t *t = pol_keyed_new(sizeof(uint64_t), 10, always_rest, NULL, 1);
+    char key[POL_KEYED_INLINE_KEY + 1];
+    memset(key, 'x', sizeof(key));
+    pol_keyed_get(t, "short", 5, 0);
+    fail_next[ALLOC_MALLOC] = 1;
+    pol_keyed_get(t, key, sizeof(key), 0);
+}
+
+/* Every allocation the table makes ends the process with one message when it fails, never a
+ * NULL used later: the table itself, its index, the shared values, the chunk list, a chunk, a
+ * long key. */
+static void test_out_of_memory_aborts(void)
+{
+    static const int kinds[] = {ALLOC_CALLOC, ALLOC_MALLOC, ALLOC_REALLOC, ALLOC_ALIGNED};
+    for (size_t i = 0; i != sizeof(kinds) / sizeof(kinds[0]); ++i)
+        CHECK(aborts_saying(new_table_without_memory, (void *)&kinds[i], "sluice: out of memory\n"));
+    CHECK(aborts_saying(long_key_without_memory, NULL, "sluice: out of memory\n"));
+}
+
+/* pol_keyed_memory is the bytes the table has allocated, exactly: as it grows (index rebuilt,
+ * new chunks, a longer chunk list), with keys on both sides of the inline limit, with odd value
+ * sizes, and as long keys are dropped, reused and evicted. */
+static void test_memory_is_exact(void)
+{
+    static const size_t value_sizes[] = {1, 8, 9, 24};
+    for (size_t v = 0; v != sizeof(value_sizes) / sizeof(value_sizes[0]); ++v) {
+        counted_bytes = 0;
+        counting = 1;
+        pol_keyed_t *t = pol_keyed_new(value_sizes[v], 2000, always_rest, NULL, 3);
+        CHECK_EQ_U64(pol_keyed_memory(t), counted_bytes);
+        char key[100];
+        void *values[1500];
+        for (int i = 0; i != 1500; ++i) {
+            /* lengths 3 .. 99: inline up to POL_KEYED_INLINE_KEY bytes, then on the heap */
+            size_t len = 3 + (size_t)i % 97;
+            memset(key, 'a' + i % 26, len);
+            key[0] = (char)(i >> 8);
+            key[1] = (char)i;
+            values[i] = pol_keyed_get(t, key, len, 0);
+            CHECK(((uintptr_t)values[i] & 7) == 0);
+            memset(values[i], 0x5a, value_sizes[v]); /* the whole value is the caller's */
+            if (i % 100 == 99 || i < 20)
+                CHECK_EQ_U64(pol_keyed_memory(t), counted_bytes);
+        }
+        CHECK_EQ_U64(pol_keyed_count(t), 1500);
+        CHECK_EQ_U64(pol_keyed_memory(t), counted_bytes);
+        for (int i = 0; i != 1500; i += 3)
+            CHECK(pol_keyed_remove_if_at_rest(t, values[i], 0) == 1);
+        CHECK_EQ_U64(pol_keyed_memory(t), counted_bytes);
+        for (int i = 0; i != 1200; ++i) { /* reuses the 500 freed entries, adds 500, then evicts */
+            size_t len = 30 + (size_t)i % 20;
+            memset(key, 'z', len);
+            snprintf(key, len, "again-%d", i);
+            pol_keyed_get(t, key, len, 0);
+        }
+        CHECK_EQ_U64(pol_keyed_memory(t), counted_bytes);
+        pol_keyed_free(t);
+        CHECK_EQ_U64(counted_bytes, 0);
+        counting = 0;
+    }
+}
+
+/* A key of exactly POL_KEYED_INLINE_KEY bytes is stored inline, one more byte on the heap; both
+ * are dropped cleanly (the inline one has no heap copy to free). */
+static void test_inline_limit(void)
+{
+    counted_bytes = 0;
+    counting = 1;
+    pol_keyed_t *t = pol_keyed_new(sizeof(uint64_t), 10, always_rest, NULL, 4);
+    size_t empty = pol_keyed_memory(t);
+    char key[POL_KEYED_INLINE_KEY + 1];
+    memset(key, 'i', sizeof(key));
+    uint64_t *in = pol_keyed_get(t, key, POL_KEYED_INLINE_KEY, 0);
+    size_t with_inline = pol_keyed_memory(t);
+    uint64_t *out = pol_keyed_get(t, key, POL_KEYED_INLINE_KEY + 1, 0);
+    CHECK_EQ_U64(pol_keyed_memory(t), with_inline + POL_KEYED_INLINE_KEY + 1);
+    CHECK(in != out);
+    CHECK(pol_keyed_remove_if_at_rest(t, in, 0) == 1);
+    CHECK_EQ_U64(pol_keyed_memory(t), with_inline + POL_KEYED_INLINE_KEY + 1);
+    CHECK(pol_keyed_remove_if_at_rest(t, out, 0) == 1);
+    CHECK_EQ_U64(pol_keyed_memory(t), with_inline);
+    CHECK_EQ_U64(pol_keyed_memory(t), counted_bytes);
+    CHECK(with_inline > empty);
+    pol_keyed_free(t);
+    CHECK_EQ_U64(counted_bytes, 0);
+    counting = 0;
+}
+
+/* Keys in buffers of exactly their length (a sanitizer build sees any read past either end),
+ * for every length across the hash's cases (0, 1..3, 4..16, 17 and up). */
+static void test_keys_in_exact_buffers(void)
+{
+    pol_keyed_t *t = pol_keyed_new(sizeof(uint64_t), 1000, always_rest, NULL, 8);
+    uint64_t *v[80];
+    for (size_t len = 0; len != 80; ++len) {
+        char *key = malloc(len ? len : 1);
+        for (size_t i = 0; i != len; ++i)
+            key[i] = (char)('A' + (i * 7 + len) % 26);
+        v[len] = pol_keyed_get(t, key, len, 0);
+        *v[len] = len;
+        CHECK(pol_keyed_find(t, key, len) == v[len]);
+        free(key);
+    }
+    for (size_t len = 0; len != 80; ++len) {
+        char *key = malloc(len ? len : 1);
+        for (size_t i = 0; i != len; ++i)
+            key[i] = (char)('A' + (i * 7 + len) % 26);
+        CHECK(pol_keyed_get(t, key, len, 0) == v[len] && *v[len] == len);
+        CHECK(pol_keyed_remove_if_at_rest(t, v[len], 0) == 1);
+        CHECK(pol_keyed_find(t, key, len) == NULL);
+        free(key);
+    }
+    CHECK_EQ_U64(pol_keyed_count(t), 0);
+    pol_keyed_free(t);
+}
+
+/* The shared values are real, zeroed, writable values of value_size bytes, distinct from each
+ * other; a key longer than 2^32 - 1 bytes shares _overflow (and is never read). */
+static void test_shared_values(void)
+{
+    pol_keyed_t *t = pol_keyed_new(24, 10, always_rest, NULL, 5);
+    unsigned char *missing = pol_keyed_missing(t), *overflow = pol_keyed_overflow(t);
+    CHECK(missing != NULL && overflow != NULL && missing != overflow);
+    for (int i = 0; i != 24; ++i)
+        CHECK(missing[i] == 0 && overflow[i] == 0);
+    memset(missing, 1, 24);
+    memset(overflow, 2, 24);
+    CHECK(pol_keyed_get(t, NULL, 0, 0) == missing && missing[23] == 1);
+    char one = 'x';
+    CHECK(pol_keyed_get(t, &one, (size_t)UINT32_MAX + 1, 0) == overflow);
+    CHECK(pol_keyed_find(t, &one, (size_t)UINT32_MAX + 1) == NULL);
+    CHECK_EQ_U64(pol_keyed_count(t), 0);
+    pol_keyed_free(t);
+}
+
+typedef struct {
+    int rest;
+    int unused;
+} flagged_t;
+
+static int flagged_rest(const void *value, void *data, uint64_t now)
+{
+    (void)data;
+    (void)now;
+    return ((const flagged_t *)value)->rest;
+}
+
+/* Against a model of the clock hand: when the table is full, a new key takes the place of the
+ * first at-rest entry among the POL_KEYED_EVICT_SCAN entries from the hand, in storage order,
+ * and the hand moves past it (or past the entries it looked at); else the key shares
+ * _overflow. Entries never move, so the new key's value is the victim's, zeroed. */
+static void test_clock_hand_model(void)
+{
+    enum { M = 40 };
+    pol_keyed_t *t = pol_keyed_new(sizeof(flagged_t), M, flagged_rest, NULL, 6);
+    flagged_t *slot[M];
+    char key[32];
+    for (int i = 0; i != M; ++i) {
+        int n = key_of(key, sizeof(key), "m", i);
+        slot[i] = pol_keyed_get(t, key, (size_t)n, 0);
+    }
+    for (int i = 1; i != M; ++i)
+        CHECK(slot[i] != slot[i - 1]);
+    unsigned hand = 0, rng = 12345;
+    int placed = 0, overflowed = 0;
+    for (int round = 0; round != 3000; ++round) {
+        for (int i = 0; i != M; ++i) {
+            rng = rng * 1103515245u + 12345u;
+            slot[i]->rest = (rng >> 16) % 23 == 0;
+        }
+        if (round % 7 == 0) /* sometimes only the entry just out of the hand's reach, or just in it */
+            for (int i = 0; i != M; ++i)
+                slot[i]->rest = (unsigned)i == (hand + POL_KEYED_EVICT_SCAN - (round % 2)) % M;
+        int victim = -1;
+        for (unsigned j = 0; j != POL_KEYED_EVICT_SCAN; ++j) {
+            unsigned idx = (hand + j) % M;
+            if (slot[idx]->rest) {
+                victim = (int)idx;
+                break;
+            }
+        }
+        hand = victim >= 0 ? ((unsigned)victim + 1) % M : (hand + POL_KEYED_EVICT_SCAN) % M;
+        int n = key_of(key, sizeof(key), "new", round);
+        flagged_t *got = pol_keyed_get(t, key, (size_t)n, 0);
+        if (victim >= 0) {
+            CHECK(got == slot[victim]);
+            CHECK(got->rest == 0);
+            ++placed;
+        } else {
+            CHECK(got == pol_keyed_overflow(t));
+            ++overflowed;
+        }
+        CHECK_EQ_U64(pol_keyed_count(t), M);
+        for (int i = 0; i != M; ++i)
+            slot[i]->rest = 0;
+    }
+    CHECK(placed > 1000 && overflowed > 300);
     pol_keyed_free(t);
 }
 
@@ -361,5 +576,11 @@ int main(void)
     test_live_semaphores_survive_churn();
     test_remove_reuses_memory();
     test_memory_per_key();
+    test_out_of_memory_aborts();
+    test_memory_is_exact();
+    test_inline_limit();
+    test_keys_in_exact_buffers();
+    test_shared_values();
+    test_clock_hand_model();
     return CHECK_SUMMARY();
 }
