@@ -77,6 +77,8 @@ typedef struct st_gw_ctx_t {
     h2o_socket_t *admin_listener;
     size_t live_requests;     /* gw_request_t not yet disposed: what a drain waits for */
     h2o_linklist_t live_list; /* the same requests (gw_request_t.live_link) */
+    size_t live_tunnels;      /* WebSocket tunnels (gw_websocket): a drain waits for them too */
+    h2o_linklist_t tunnels;
 
     gw_h2guard_t h2guard;         /* HTTP/2 rapid-reset counts */
     gw_timer_wheel_t timer_wheel; /* rate-limit delays, Redis reconnects and polls */

@@ -72,7 +72,9 @@ typedef struct st_gw_h1conn_t {
     unsigned write_final : 1;
     unsigned write_error : 1; /* h2o_send said ERROR: close once written */
     char chunk_line[24];
-    char *error_response; /* malloc'd answer to a refused head, while it is written */
+    char *error_response;       /* malloc'd answer to a refused head, while it is written */
+    gw_upgraded_cb upgraded_cb; /* a 101 being written: who takes the socket */
+    void *upgraded_data;
     h2o_ostream_t ostr;
     h2o_req_t req; /* last: large */
 } gw_h1conn_t;
@@ -408,7 +410,45 @@ static int body_framing(h2o_req_t *req, int *chunked, uint64_t *content_length)
     return conn->body_kind != GW_H1_BODY_NONE;
 }
 
-static const gw_body_reader_t body_reader = {body_framing, read_body};
+/* ---- an upgrade (101): the socket leaves the connection ---- */
+
+static void on_upgrade_written(h2o_socket_t *sock, const char *err)
+{
+    gw_h1conn_t *conn = sock->data;
+    gw_upgraded_cb cb = conn->upgraded_cb;
+    void *data = conn->upgraded_data;
+    conn->writing = 0;
+    if (err != NULL) {
+        close_conn(conn); /* disposes the request */
+        cb(data, NULL);
+        return;
+    }
+    stop_timer(conn);
+    if (h2o_timeout_is_linked(&conn->body_notify))
+        h2o_timeout_unlink(&conn->body_notify);
+    conn->state = H1_HEAD;
+    h2o_dispose_request(&conn->req); /* the request is answered (its log line says 101) */
+    h2o_linklist_unlink(&conn->link);
+    h2o_socket_read_stop(sock);
+    free(conn->error_response);
+    free(conn);
+    cb(data, sock);
+}
+
+static void upgrade(h2o_req_t *req, h2o_iovec_t head, gw_upgraded_cb cb, void *data)
+{
+    gw_h1conn_t *conn = conn_of(req);
+    conn->upgraded_cb = cb;
+    conn->upgraded_data = data;
+    conn->head_sent = conn->writing = 1;
+    req->res.status = 101;
+    req->res.reason = "Switching Protocols";
+    stop_timer(conn);
+    h2o_socket_read_stop(conn->sock); /* what the client sends now is for the tunnel */
+    h2o_socket_write(conn->sock, &head, 1, on_upgrade_written);
+}
+
+static const gw_client_conn_t client_conn = {body_framing, read_body, upgrade};
 
 /* ---- the response ---- */
 
@@ -653,7 +693,7 @@ static void start_request(gw_h1conn_t *conn, size_t head_end)
         h2o_socket_read_start(conn->sock, on_readable);
     else
         h2o_socket_read_stop(conn->sock);
-    gw_request_on_req(ctx, req, &body_reader);
+    gw_request_on_req(ctx, req, &client_conn);
 }
 
 static int is_h2_preface_prefix(const char *buf, size_t len)

@@ -9,7 +9,7 @@
  * - every head is parsed by gw_h1parse (strict RFC 9112); a refused one gets sluice's JSON 400
  *   (or 408/413/417/431/501/505), an access-log line, and a lingering close;
  * - the handler (gw_proxy) runs as soon as the head is in; the body stays in the socket until
- *   the handler asks for it (gw_body_reader_t, given with the request), so routing, rate limits and concurrency are decided
+ *   the handler asks for it (gw_client_conn_t, given with the request), so routing, rate limits and concurrency are decided
  *   before a byte of it is read, and `100 Continue` is sent only then;
  * - reading is bounded: at most client.max_header_size bytes are buffered while no body is asked
  *   for (a head, pipelined requests, the start of a body), and one piece of at most 64 KiB while
@@ -25,7 +25,7 @@
 #ifndef SLUICE_GW_H1CONN_H
 #define SLUICE_GW_H1CONN_H
 
-#include "gw_body.h"
+#include "gw_clientconn.h"
 #include "gw_ctx.h"
 
 /* Serves an accepted public socket. */

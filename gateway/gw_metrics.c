@@ -1,6 +1,7 @@
 #include "gw_metrics.h"
 #include "gw_textbuf.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,16 @@ static void put_redis(gw_textbuf_t *b, const gw_redis_metrics_t *m)
     put_histogram(b, "sluice_redis_roundtrip_seconds", NULL, &m->roundtrip);
 }
 
+/* A gauge with one series per route; `offset` locates its int64_t in gw_route_metrics_t. */
+static void put_route_gauge(gw_textbuf_t *b, const gw_metrics_source_t *src, const char *name, const char *help, size_t offset)
+{
+    gw_textbuf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+    for (size_t r = 0; r != src->num_routes; ++r) {
+        const int64_t *value = (const int64_t *)((const char *)src->routes[r] + offset);
+        gw_textbuf_printf(b, "%s{route=\"%s\"} %lld\n", name, src->route_names[r], (long long)*value);
+    }
+}
+
 char *gw_metrics_render(const gw_metrics_source_t *src, size_t *len)
 {
     gw_textbuf_t b = gw_textbuf_init(16384);
@@ -88,14 +99,15 @@ char *gw_metrics_render(const gw_metrics_source_t *src, size_t *len)
             gw_textbuf_printf(&b, "sluice_admission_total{route=\"%s\",decision=\"%s\"} %llu\n", src->route_names[r],
                               gw_admission_decision_names[d], (unsigned long long)src->routes[r]->admission[d]);
 
-    gw_textbuf_printf(&b, "# HELP sluice_in_flight Requests admitted and not finished, by route.\n# TYPE sluice_in_flight gauge\n");
-    for (size_t r = 0; r != src->num_routes; ++r)
-        gw_textbuf_printf(&b, "sluice_in_flight{route=\"%s\"} %lld\n", src->route_names[r], (long long)src->routes[r]->in_flight);
-
-    gw_textbuf_printf(&b, "# HELP sluice_queue_depth Requests waiting for admission, by route.\n# TYPE sluice_queue_depth gauge\n");
-    for (size_t r = 0; r != src->num_routes; ++r)
-        gw_textbuf_printf(&b, "sluice_queue_depth{route=\"%s\"} %lld\n", src->route_names[r],
-                          (long long)src->routes[r]->queue_depth);
+    put_route_gauge(&b, src, "sluice_in_flight", "Requests admitted and not finished, by route.",
+                    offsetof(gw_route_metrics_t, in_flight));
+    put_route_gauge(&b, src, "sluice_queue_depth", "Requests waiting for admission, by route.",
+                    offsetof(gw_route_metrics_t, queue_depth));
+    put_route_gauge(&b, src, "sluice_aborted_in_flight",
+                    "Requests whose client is gone, still at the upstream under hold_aborted, by route.",
+                    offsetof(gw_route_metrics_t, aborted_in_flight));
+    put_route_gauge(&b, src, "sluice_websocket_connections", "Open WebSocket tunnels, by route.",
+                    offsetof(gw_route_metrics_t, websocket_connections));
 
     gw_textbuf_printf(
         &b, "# HELP sluice_queue_wait_seconds Time spent waiting for admission.\n# TYPE sluice_queue_wait_seconds histogram\n");

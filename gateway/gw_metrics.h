@@ -49,7 +49,8 @@ typedef struct st_gw_route_metrics_t {
     uint64_t responses_cut[GW_CUT_REASON_COUNT];
     int64_t in_flight;
     int64_t queue_depth;
-    int64_t aborted_in_flight; /* held by hold_aborted: the client is gone, the application works on */
+    int64_t aborted_in_flight;     /* held by hold_aborted: the client is gone, the application works on */
+    int64_t websocket_connections; /* open tunnels, and upgrades admitted and not answered yet */
     gw_histogram_t queue_wait;
     gw_histogram_t upstream_duration;
 } gw_route_metrics_t;

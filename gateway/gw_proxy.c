@@ -12,6 +12,7 @@
 #include "gw_jsonerr.h"
 #include "gw_reqhead.h"
 #include "gw_request.h"
+#include "gw_websocket.h"
 
 static gw_proxy_t *proxy_of(gw_exchange_t *ex)
 {
@@ -114,6 +115,42 @@ static int is_dropped_response_header(const char *name, size_t len)
            (len == 4 && memcmp(name, "date", 4) == 0) || (len == 6 && memcmp(name, "server", 6) == 0);
 }
 
+/* The upstream switched protocols: its 101 goes to the client, and the two connections become a
+ * tunnel (gw_websocket); the exchange, and with it the request's slots, end here. */
+static int upgraded(gw_request_t *r, const gw_h1_header_t *headers, size_t num_headers)
+{
+    h2o_req_t *req = r->req;
+    size_t cap = 128 + r->request_id.len;
+    for (size_t i = 0; i != num_headers; ++i)
+        cap += headers[i].name_len + headers[i].value_len + 4;
+    char *head = h2o_mem_alloc_pool(&req->pool, cap), *p = head;
+    p += sprintf(p, "HTTP/1.1 101 Switching Protocols\r\n");
+    for (size_t i = 0; i != num_headers; ++i) {
+        const char *name = headers[i].name;
+        size_t len = headers[i].name_len;
+        /* the protocol switch itself (connection, upgrade) is said below, once */
+        if (gw_header_is_hop_by_hop(name, len) || (len == 14 && memcmp(name, "content-length", 14) == 0))
+            continue;
+        memcpy(p, name, len);
+        p += len;
+        *p++ = ':';
+        *p++ = ' ';
+        memcpy(p, headers[i].value, headers[i].value_len);
+        p += headers[i].value_len;
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    p += sprintf(p, "connection: upgrade\r\nupgrade: websocket\r\nx-request-id: %.*s\r\n\r\n", (int)r->request_id.len,
+                 r->request_id.base);
+    h2o_socket_t *sock = gw_exchange_take_socket(&r->proxy.exchange);
+    r->state = GW_REQ_RESPONDED;
+    r->ws_reserved = 0; /* the tunnel holds the count from now on */
+    finish(r, 0);
+    gw_ws_start(r->ctx, r->route->metrics, r->route->cfg->websocket.idle_timeout_ms, req, r->client,
+                h2o_iovec_init(head, (size_t)(p - head)), sock);
+    return 0;
+}
+
 static int on_upstream_head(gw_exchange_t *ex, int status, const gw_h1_header_t *headers, size_t num_headers, int has_body,
                             size_t content_length)
 {
@@ -131,6 +168,9 @@ static int on_upstream_head(gw_exchange_t *ex, int status, const gw_h1_header_t 
     h2o_req_t *req = r->req;
     if (h2o_timeout_is_linked(&r->deadline))
         h2o_timeout_unlink(&r->deadline);
+
+    if (status == 101) /* only ever for an upgrade sluice asked for */
+        return upgraded(r, headers, num_headers);
 
     if (status >= 500 && r->route->cfg->errors.hide_upstream_5xx) {
         /* TODO(lead): errors.scrub_tracebacks (4xx/5xx bodies showing a stack trace) */
@@ -277,8 +317,8 @@ static void on_client_body(void *data, h2o_iovec_t piece, int is_final, gw_body_
 static void on_body_wanted(gw_exchange_t *ex)
 {
     gw_request_t *r = request_of(proxy_of(ex));
-    if (r->req != NULL && r->body != NULL)
-        r->body->read(r->req, on_client_body, r);
+    if (r->req != NULL && r->client != NULL)
+        r->client->read_body(r->req, on_client_body, r);
 }
 
 static const gw_exchange_callbacks_t exchange_callbacks = {on_upstream_head, on_upstream_body, on_upstream_error, on_body_wanted};
@@ -357,11 +397,15 @@ static int build_upstream_head(gw_request_t *r, uint64_t budget_ms, h2o_iovec_t 
         in.host_len = strlen(in.host);
     }
     route_rules(r, &in);
+    if (r->websocket) {
+        in.upgrade = req->upgrade.base;
+        in.upgrade_len = req->upgrade.len;
+    }
     int chunked;
     uint64_t length;
     *body_mode = GW_EXBODY_NONE;
-    if (r->body != NULL) {
-        if (r->body->framing(req, &chunked, &length)) {
+    if (r->client != NULL) {
+        if (r->client->framing(req, &chunked, &length)) {
             in.body = chunked ? GW_REQBODY_CHUNKED : GW_REQBODY_LENGTH;
             in.content_length = length;
             *body_mode = chunked ? GW_EXBODY_STREAM_CHUNKED : GW_EXBODY_STREAM_LENGTH;
@@ -401,7 +445,7 @@ void gw_proxy_start(gw_request_t *r, const gw_proxy_calls_t *calls)
         return;
     }
     gw_exchange_start(&p->exchange, r->route->upstream, head, body_mode, req->entity, method_is(req, H2O_STRLIT("HEAD")),
-                      is_idempotent(req), 0, &exchange_callbacks, &r->proxy);
+                      is_idempotent(req), r->websocket, &exchange_callbacks, &r->proxy);
 }
 
 int gw_proxy_can_run_alone(gw_request_t *r)

@@ -12,6 +12,7 @@
 #include "gw_path.h"
 #include "gw_reqhead.h"
 #include "gw_route.h"
+#include "gw_websocket.h"
 #include "gw_generation.h"
 
 #define GW_ADM_NONE GW_ADM_DECISION_COUNT
@@ -82,6 +83,8 @@ static void add_ratelimit_headers(h2o_req_t *req, const cfg_rate_limit_t *cfg, u
 
 static void end(gw_request_t *r)
 {
+    if (r->ws_reserved)
+        --metrics_of(r)->websocket_connections; /* the upgrade did not happen */
     stop_timers(r);
     gw_timer_stop(&r->hold_timer);
     gw_admit_release(&r->admit, NULL);
@@ -169,6 +172,18 @@ static void on_req_dispose(void *data)
 
 static void start_upstream(gw_request_t *r)
 {
+    if (r->websocket) {
+        /* counted from now, so that upgrades on their way cannot pass the limit together */
+        const cfg_websocket_t *ws = &r->route->cfg->websocket;
+        if (r->route->metrics->websocket_connections >= (int64_t)ws->max_connections) {
+            gw_admit_release(&r->admit, NULL);
+            set_decision(r, GW_ADM_QUEUE_FULL);
+            gw_request_respond_error(r, 503, "websocket_limit", "too many WebSocket connections on this route", 1);
+            return;
+        }
+        ++r->route->metrics->websocket_connections;
+        r->ws_reserved = 1;
+    }
     r->state = GW_REQ_UPSTREAM;
     r->admitted_ns = gw_now_ns();
     if (r->decision == GW_ADM_NONE)
@@ -401,14 +416,25 @@ static int check_request(gw_request_t *r, const char **why, gw_target_t *target)
     return 0;
 }
 
+/* An HTTP/1.1 request that asks for a WebSocket, without a body. Another Upgrade (h2c, ...) is not
+ * passed on: the request goes upstream as a plain one. */
+static int wants_websocket(gw_request_t *r)
+{
+    int chunked;
+    uint64_t length;
+    h2o_req_t *req = r->req;
+    return r->client != NULL && req->upgrade.base != NULL && gw_ws_is_websocket(req->upgrade.base, req->upgrade.len) &&
+           !r->client->framing(req, &chunked, &length);
+}
+
 /* The route's limit on the body, checked before admission when the length is known. */
 static int body_too_large(gw_request_t *r)
 {
     int chunked;
     uint64_t length;
-    if (r->body == NULL)
+    if (r->client == NULL)
         return r->req->entity.len > r->route->cfg->max_body;
-    return r->body->framing(r->req, &chunked, &length) && !chunked && length > r->route->cfg->max_body;
+    return r->client->framing(r->req, &chunked, &length) && !chunked && length > r->route->cfg->max_body;
 }
 
 static void init_keys(gw_request_t *r, const gw_target_t *target)
@@ -426,7 +452,7 @@ static void init_keys(gw_request_t *r, const gw_target_t *target)
                             .data = r};
 }
 
-int gw_request_on_req(gw_ctx_t *ctx, h2o_req_t *req, const gw_body_reader_t *body)
+int gw_request_on_req(gw_ctx_t *ctx, h2o_req_t *req, const gw_client_conn_t *client)
 {
     gw_request_t *r = malloc(sizeof(*r));
     if (r == NULL)
@@ -438,7 +464,7 @@ int gw_request_on_req(gw_ctx_t *ctx, h2o_req_t *req, const gw_body_reader_t *bod
     gw_arena_init(&r->arena);
     r->req = req;
     r->ctx = ctx;
-    r->body = body;
+    r->client = client;
     r->decision = GW_ADM_NONE;
     r->arrived_ns = gw_now_ns();
     r->gen = ctx->gen;
@@ -471,6 +497,14 @@ int gw_request_on_req(gw_ctx_t *ctx, h2o_req_t *req, const gw_body_reader_t *bod
         return 0;
     }
     r->route = &r->gen->routes[idx];
+    if (wants_websocket(r)) {
+        if (!r->route->cfg->websocket.allow) {
+            req->http1_is_persistent = 0;
+            gw_request_respond_error(r, 501, "websocket_not_allowed", "this route does not tunnel WebSockets", 0);
+            return 0;
+        }
+        r->websocket = 1;
+    }
     if (body_too_large(r)) {
         req->http1_is_persistent = 0;
         gw_request_respond_error(r, 413, "body_too_large", "the request body is larger than the route's max_body", 0);

@@ -16,7 +16,7 @@
 #include <netinet/in.h>
 #include "gw_admission.h"
 #include "gw_arena.h"
-#include "gw_body.h"
+#include "gw_clientconn.h"
 #include "gw_ctx.h"
 #include "gw_keys.h"
 #include "gw_proxy.h"
@@ -55,7 +55,9 @@ struct st_gw_request_t {
     h2o_iovec_t xff;                      /* the X-Forwarded-For lines received, joined */
     h2o_iovec_t route_path;               /* the normalised path routing uses (gw_path) */
     h2o_iovec_t host;                     /* Host / :authority as received, NULL when absent */
-    const gw_body_reader_t *body;         /* a streamed body's reader, NULL: req->entity */
+    const gw_client_conn_t *client;       /* its HTTP/1.1 connection's services; NULL: HTTP/2 */
+    unsigned websocket : 1;               /* an Upgrade: websocket request its route tunnels */
+    unsigned ws_reserved : 1;             /* counted in the route's websocket connections */
     uint64_t body_bytes;                  /* of a streamed body, so far */
 
     gw_arena_t arena; /* keys and holds: they may outlive req */
@@ -69,9 +71,9 @@ struct st_gw_request_t {
     h2o_linklist_t live_link;           /* ctx->live_list */
 };
 
-/* A request of the public listener; `body` streams its body (HTTP/1), NULL when h2o read it whole
- * (req->entity). */
-int gw_request_on_req(gw_ctx_t *ctx, h2o_req_t *req, const gw_body_reader_t *body);
+/* A request of the public listener; `client`: what its HTTP/1.1 connection offers (streamed body,
+ * upgrade), NULL over HTTP/2 (h2o read the body whole into req->entity). */
+int gw_request_on_req(gw_ctx_t *ctx, h2o_req_t *req, const gw_client_conn_t *client);
 
 /* Answers with sluice's JSON error (DESIGN.md). `retry_after_s` > 0 adds Retry-After. Only while
  * the client has no response yet. */

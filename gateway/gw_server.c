@@ -161,6 +161,7 @@ int gw_ctx_init(gw_ctx_t *ctx, h2o_evloop_t *loop, cfg_config_t *config, const c
     ctx->config_path = config_path;
     ctx->access_log = stdout;
     h2o_linklist_init_anchor(&ctx->live_list);
+    h2o_linklist_init_anchor(&ctx->tunnels);
     h2o_linklist_init_anchor(&ctx->h1_conns);
     gw_rng_seed(&ctx->rng);
 

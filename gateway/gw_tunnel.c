@@ -17,9 +17,9 @@ typedef struct st_gw_pipe_t {
 struct st_gw_tunnel_t {
     gw_pipe_t up;   /* client -> upstream */
     gw_pipe_t down; /* upstream -> client */
-    h2o_loop_t *loop;
-    h2o_timeout_t *idle;
-    h2o_timeout_entry_t idle_entry;
+    gw_timer_wheel_t *wheel;
+    uint64_t idle_ms;
+    gw_timer_t idle;
     gw_tunnel_on_close on_close;
     void *data;
 };
@@ -29,8 +29,7 @@ static void on_upstream_readable(h2o_socket_t *sock, const char *err);
 
 void gw_tunnel_close(gw_tunnel_t *t)
 {
-    if (h2o_timeout_is_linked(&t->idle_entry))
-        h2o_timeout_unlink(&t->idle_entry);
+    gw_timer_stop(&t->idle);
     h2o_socket_read_stop(t->up.from);
     h2o_socket_read_stop(t->down.from);
     h2o_socket_close(t->up.from);
@@ -39,16 +38,17 @@ void gw_tunnel_close(gw_tunnel_t *t)
     free(t);
 }
 
-static void touch(gw_tunnel_t *t)
+static void on_idle(gw_timer_t *timer)
 {
-    if (h2o_timeout_is_linked(&t->idle_entry))
-        h2o_timeout_unlink(&t->idle_entry);
-    h2o_timeout_link(t->loop, t->idle, &t->idle_entry);
+    gw_tunnel_close(H2O_STRUCT_FROM_MEMBER(gw_tunnel_t, idle, timer));
 }
 
-static void on_idle(h2o_timeout_entry_t *entry)
+static void touch(gw_tunnel_t *t)
 {
-    gw_tunnel_close(H2O_STRUCT_FROM_MEMBER(gw_tunnel_t, idle_entry, entry));
+    uint64_t ms = t->idle_ms;
+    if ((t->up.done || t->down.done) && ms > GW_TUNNEL_HALF_CLOSED_MS)
+        ms = GW_TUNNEL_HALF_CLOSED_MS;
+    gw_timer_start(t->wheel, &t->idle, ms, on_idle);
 }
 
 static gw_pipe_t *pipe_from(gw_tunnel_t *t, h2o_socket_t *from)
@@ -81,6 +81,7 @@ static int pump(gw_tunnel_t *t, gw_pipe_t *p)
             gw_tunnel_close(t);
             return -1;
         }
+        touch(t); /* half-closed from now on: the other side gets a short while to end too */
         return 0;
     }
     h2o_socket_read_start(p->from, p->from == t->up.from ? on_client_readable : on_upstream_readable);
@@ -145,17 +146,16 @@ static void on_upstream_readable(h2o_socket_t *sock, const char *err)
     on_readable(sock->data, sock, err);
 }
 
-gw_tunnel_t *gw_tunnel_start(h2o_loop_t *loop, h2o_socket_t *client, h2o_socket_t *upstream, h2o_timeout_t *idle,
+gw_tunnel_t *gw_tunnel_start(gw_timer_wheel_t *wheel, h2o_socket_t *client, h2o_socket_t *upstream, uint64_t idle_ms,
                              gw_tunnel_on_close on_close, void *data)
 {
     gw_tunnel_t *t = h2o_mem_alloc(sizeof(*t));
     *t = (gw_tunnel_t){.up = {.from = client, .to = upstream},
                        .down = {.from = upstream, .to = client},
-                       .loop = loop,
-                       .idle = idle,
+                       .wheel = wheel,
+                       .idle_ms = idle_ms,
                        .on_close = on_close,
                        .data = data};
-    t->idle_entry.cb = on_idle;
     client->data = upstream->data = t;
     h2o_socket_dont_read(client, 1);
     h2o_socket_dont_read(upstream, 1);

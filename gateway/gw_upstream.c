@@ -426,7 +426,10 @@ static int parse_head(gw_exchange_t *ex)
     }
 
     ex->state = GW_EX_READING_BODY;
+    ex->head_len = head_len;
     int refused = ex->cb->on_head(ex, res.status, res.headers, res.num_headers, has_body, content_length);
+    if (ex->conn == NULL)
+        return -1; /* on_head took the socket (an upgrade): the exchange is over */
     /* only now: the headers point into the buffer, which consuming it all frees */
     h2o_buffer_consume(&sock->input, head_len);
     if (refused != 0) {
@@ -507,6 +510,24 @@ void gw_exchange_proceed(gw_exchange_t *ex)
     }
     h2o_socket_read_start(sock, on_readable);
     start_read_timer(ex);
+}
+
+h2o_socket_t *gw_exchange_take_socket(gw_exchange_t *ex)
+{
+    gw_upconn_t *conn = ex->conn;
+    if (conn == NULL || !ex->upgrade || ex->state != GW_EX_READING_BODY)
+        return NULL;
+    gw_upstream_t *up = ex->upstream;
+    h2o_socket_t *sock = conn->sock;
+    stop_timer(ex);
+    h2o_socket_read_stop(sock);
+    h2o_buffer_consume(&sock->input, ex->head_len); /* what follows the 101 head stays for the new owner */
+    ex->conn = NULL;
+    ex->state = GW_EX_DONE;
+    free(conn);
+    --up->num_open; /* no longer the pool's: websocket.max_connections bounds tunnels */
+    serve_next_waiter(up);
+    return sock;
 }
 
 void gw_exchange_start(gw_exchange_t *ex, gw_upstream_t *up, h2o_iovec_t head, gw_exbody_t body_mode, h2o_iovec_t body,

@@ -113,6 +113,7 @@ struct st_gw_exchange_t {
     unsigned method_is_head : 1;
     unsigned idempotent : 1;
     unsigned upgrade : 1; /* a 101 was asked for */
+    size_t head_len;      /* of the response head being delivered (on_head) */
     unsigned conn_reused : 1;
     unsigned retried : 1;
     unsigned keepalive : 1;
@@ -149,6 +150,10 @@ void gw_exchange_start(gw_exchange_t *ex, gw_upstream_t *up, h2o_iovec_t head, g
 void gw_exchange_send_body(gw_exchange_t *ex, h2o_iovec_t piece, int is_final);
 /* The consumer is done with the last body piece: read on, or finish after the final one. */
 void gw_exchange_proceed(gw_exchange_t *ex);
+/* During on_head of a 101 the exchange asked for: ends the exchange and gives its socket away
+ * (reading stopped, the 101 head consumed, any bytes after it left in sock->input); the caller
+ * owns and closes it. NULL in any other state. */
+h2o_socket_t *gw_exchange_take_socket(gw_exchange_t *ex);
 /* Aborts in any state; the socket (if any) is closed, never pooled. No callback follows. */
 void gw_exchange_cancel(gw_exchange_t *ex);
 static inline int gw_exchange_is_active(const gw_exchange_t *ex)

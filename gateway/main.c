@@ -13,6 +13,7 @@
 #include "gw_lim_redis.h"
 #include "gw_request.h"
 #include "gw_server.h"
+#include "gw_websocket.h"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "dev"
@@ -135,12 +136,14 @@ static int run(gw_ctx_t *ctx)
             gw_stop_listening(ctx);
             listening = 0;
         }
-        if (!listening && ctx->live_requests == 0)
+        if (!listening && ctx->live_requests == 0 && ctx->live_tunnels == 0)
             break;
         if (elapsed_ms >= config->drain_delay_ms + config->shutdown_timeout_ms) {
-            fprintf(stderr, "sluice: shutdown_timeout reached with %zu request(s) in progress\n", ctx->live_requests);
+            fprintf(stderr, "sluice: shutdown_timeout reached with %zu request(s) in progress and %zu WebSocket(s) open\n",
+                    ctx->live_requests, ctx->live_tunnels);
             /* those still waiting for admission get a real answer, not a cut connection */
             gw_request_shed_waiting(ctx);
+            gw_ws_close_all(ctx);
             for (int i = 0; i != 4; ++i)
                 h2o_evloop_run(ctx->loop, 25);
             break;
