@@ -63,7 +63,7 @@ def test_global_rates_admit_rate_times_t_plus_burst(redis, app, start_sluice, bu
     s = start_sluice(config(redis_yaml(redis.address, on_error="deny"), routes), upstream=app.address)
     wait_until(lambda: redis_up(s) == 1, timeout=5, what="sluice_redis_up == 1")
     evals_before = redis.commandstats().get("evalsha", 0)
-    runs = [loadgen(s.port, f"/hello/r{i}", seconds, connections=4 if count >= 1000 else 1)
+    runs = [loadgen(s.port, f"/hello/r{i}", seconds, connections=16 if count >= 1000 else 1)
             for i, (_, count, _) in enumerate(RATES)]
     results = [run.wait() for run in runs]
     evals = redis.commandstats().get("evalsha", 0) - evals_before
@@ -80,7 +80,7 @@ def test_global_rates_admit_rate_times_t_plus_burst(redis, app, start_sluice, bu
         assert 0.95 * expected - 1 <= admitted <= 1.01 * expected + 1, (rate, burst, admitted, expected)
         # sluice counted them too (and those answered after loadgen's window, at most one a connection)
         counted = s.metric("sluice_admission_total", route=f"r{RATES.index((rate, count, period_s))}", decision="rate_limited")
-        assert res["shed"] <= counted <= res["shed"] + 4, (counted, res)
+        assert res["shed"] <= counted <= res["shed"] + 16, (counted, res)
     # Each lease is one script call (EVALSHA) and brings a batch of tokens (a lease lifetime's worth,
     # 50 ms, at least 1); a refused one names when the next token is due, and nothing asks again
     # before then. So at most two calls per batch of tokens: not one per request (v1 sent 12k-60k
