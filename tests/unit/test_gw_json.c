@@ -353,40 +353,36 @@ static void test_whitespace(void)
     CHECK(field("{\" a\":\"x\"}", "a") == NULL);
 }
 
-/* `levels` nested arrays (or objects) in the value of "n", beside "a": the top object is one level. */
-static char *nested(int levels, int objects)
+/* `levels` nested arrays (or objects) in the value of "n", beside "a", into body[1024]: the top
+ * object is one level. */
+static void nested(char *body, int levels, int objects)
 {
-    char *body = malloc((size_t)levels * 8 + 64), *p = body;
-    p += sprintf(p, "{\"a\":\"x\",\"n\":");
+    size_t n = (size_t)snprintf(body, 1024, "{\"a\":\"x\",\"n\":");
     for (int i = 0; i != levels; ++i)
-        p += sprintf(p, objects ? "{\"n\":" : "[");
-    p += sprintf(p, "1");
+        n += (size_t)snprintf(body + n, 1024 - n, objects ? "{\"n\":" : "[");
+    n += (size_t)snprintf(body + n, 1024 - n, "1");
     for (int i = 0; i != levels; ++i)
-        p += sprintf(p, objects ? "}" : "]");
-    sprintf(p, "}");
-    return body;
+        n += (size_t)snprintf(body + n, 1024 - n, objects ? "}" : "]");
+    snprintf(body + n, 1024 - n, "}");
 }
 
 static void test_nesting_depth(void)
 {
+    char ok[1024], deep[1024], edge[1024], with_empty[1024];
     for (int objects = 0; objects != 2; ++objects) {
-        char *ok = nested(GW_JSON_MAX_DEPTH - 1, objects), *deep = nested(GW_JSON_MAX_DEPTH, objects);
+        nested(ok, GW_JSON_MAX_DEPTH - 1, objects);
+        nested(deep, GW_JSON_MAX_DEPTH, objects);
         CHECK_STR(field(ok, "a"), "x");
         CHECK(field(deep, "a") == NULL);
-        free(ok);
-        free(deep);
     }
     /* an empty array is a level too: the innermost 1 of one level less, made [] (the maximum)
      * or [[]] (one more) */
-    char *edge = nested(GW_JSON_MAX_DEPTH - 2, 0);
-    char *with_empty = malloc(strlen(edge) + 8);
+    nested(edge, GW_JSON_MAX_DEPTH - 2, 0);
     char *one = strchr(edge, '1');
-    sprintf(with_empty, "%.*s[]%s", (int)(one - edge), edge, one + 1);
+    snprintf(with_empty, sizeof(with_empty), "%.*s[]%s", (int)(one - edge), edge, one + 1);
     CHECK_STR(field(with_empty, "a"), "x");
-    sprintf(with_empty, "%.*s[[]]%s", (int)(one - edge), edge, one + 1);
+    snprintf(with_empty, sizeof(with_empty), "%.*s[[]]%s", (int)(one - edge), edge, one + 1);
     CHECK(field(with_empty, "a") == NULL);
-    free(edge);
-    free(with_empty);
 }
 
 static void test_64k_values(void)
