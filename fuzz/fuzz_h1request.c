@@ -14,20 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "fuzz_check.h"
 #include "gw_h1parse.h"
 #include "gw_path.h"
 #include "gw_reqhead.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* An oracle that does not hold: say which, then crash (libFuzzer keeps the input). */
-#define check(cond)                                                                                                                \
-    do {                                                                                                                           \
-        if (!(cond)) {                                                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                                               \
-            abort();                                                                                                               \
-        }                                                                                                                          \
-    } while (0)
 
 static void check_sent_head(const char *head, size_t len, const gw_reqhead_in_t *in)
 {

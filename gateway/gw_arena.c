@@ -1,5 +1,6 @@
 #include "gw_arena.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -16,16 +17,23 @@ void gw_arena_init(gw_arena_t *a)
     a->cur = a->first;
 }
 
+static void out_of_memory(void)
+{
+    fprintf(stderr, "sluice: out of memory\n");
+    abort();
+}
+
 void *gw_arena_alloc(gw_arena_t *a, size_t size)
 {
+    /* a size that wraps around when rounded up or given a chunk's header would come back short */
+    if (size > SIZE_MAX - 15 - sizeof(gw_arena_chunk_t))
+        out_of_memory();
     size = (size + 15) & ~(size_t)15;
     if (size > a->cap - a->used) {
         size_t cap = size > 4096 ? size : 4096;
         gw_arena_chunk_t *c = malloc(sizeof(*c) + cap);
-        if (c == NULL) {
-            fprintf(stderr, "sluice: out of memory\n");
-            abort();
-        }
+        if (c == NULL)
+            out_of_memory();
         c->next = a->chunks;
         a->chunks = c;
         a->cur = c->bytes;

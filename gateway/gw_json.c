@@ -37,12 +37,10 @@ static int hex4(const char *s, unsigned *out)
     unsigned v = 0;
     for (int i = 0; i != 4; ++i) {
         char c = s[i];
-        v = v * 16 + (unsigned)(c >= '0' && c <= '9'   ? c - '0'
-                                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                                       : 99);
-        if (v > 0xffff)
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0)
             return -1;
+        v = v * 16 + (unsigned)d;
     }
     *out = v;
     return 0;
@@ -126,18 +124,22 @@ static int number(parser_t *j)
     return 0;
 }
 
-static size_t unescape(const char *s, size_t len, char *dst);
+static size_t unescape_one(const char *s, size_t len, size_t *i, char *out);
 
 /* A key is compared unescaped, as the application sees it: "\u0074o" is "to". */
 static int key_matches(const char *key, size_t key_len, const char *part, size_t part_len)
 {
-    char buf[512];
     if (memchr(key, '\\', key_len) == NULL)
         return key_len == part_len && memcmp(key, part, part_len) == 0;
-    if (key_len > sizeof(buf))
-        return 0; /* unescaped, still longer than any name a config allows */
-    size_t n = unescape(key, key_len, buf);
-    return n == part_len && memcmp(buf, part, part_len) == 0;
+    size_t matched = 0;
+    for (size_t i = 0; i < key_len;) {
+        char unit[4];
+        size_t n = unescape_one(key, key_len, &i, unit);
+        if (n > part_len - matched || memcmp(unit, part + matched, n) != 0)
+            return 0;
+        matched += n;
+    }
+    return matched == part_len;
 }
 
 /* An object; `chain` parts of the name matched to reach it (its keys are compared with the next
@@ -274,40 +276,50 @@ static char *put_utf8(char *d, unsigned cp)
     return d;
 }
 
-/* The inside of a string known to be valid, unescaped. A lone surrogate (Python reads it) keeps
- * its own 3-byte form, so that equal strings give equal keys. */
+/* One character of the inside of a string known to be valid, from s[*i], unescaped into out:
+ * returns its length (1 to 4) and moves *i past it. A lone surrogate (Python reads it) keeps its
+ * own 3-byte form, so that equal strings give equal keys. */
+static size_t unescape_one(const char *s, size_t len, size_t *i, char *out)
+{
+    size_t at = *i;
+    if (s[at] != '\\') {
+        out[0] = s[at];
+        *i = at + 1;
+        return 1;
+    }
+    char e = s[at + 1];
+    if (e != 'u') {
+        static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+        out[0] = to[strchr(from, e) - from];
+        *i = at + 2;
+        return 1;
+    }
+    unsigned cp, lo;
+    hex4(s + at + 2, &cp);
+    at += 6;
+    if (cp >= 0xd800 && cp < 0xdc00 && at + 6 <= len && s[at] == '\\' && s[at + 1] == 'u' && hex4(s + at + 2, &lo) == 0 &&
+        lo >= 0xdc00 && lo < 0xe000) {
+        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+        at += 6;
+    }
+    *i = at;
+    return (size_t)(put_utf8(out, cp) - out);
+}
+
 static size_t unescape(const char *s, size_t len, char *dst)
 {
     char *d = dst;
-    for (size_t i = 0; i < len;) {
-        if (s[i] != '\\') {
-            *d++ = s[i++];
-            continue;
-        }
-        char e = s[i + 1];
-        if (e != 'u') {
-            static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-            *d++ = to[strchr(from, e) - from];
-            i += 2;
-            continue;
-        }
-        unsigned cp, lo;
-        hex4(s + i + 2, &cp);
-        i += 6;
-        if (cp >= 0xd800 && cp < 0xdc00 && i + 6 <= len && s[i] == '\\' && s[i + 1] == 'u' && hex4(s + i + 2, &lo) == 0 &&
-            lo >= 0xdc00 && lo < 0xe000) {
-            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-            i += 6;
-        }
-        d = put_utf8(d, cp);
-    }
+    for (size_t i = 0; i < len;)
+        d += unescape_one(s, len, &i, d);
     return (size_t)(d - dst);
 }
 
 ssize_t gw_json_field(const char *body, size_t len, const char *dotted, char *dst)
 {
     parser_t j = {.p = body, .end = body + len};
-    for (const char *s = dotted; j.nparts != MAX_PARTS;) {
+    for (const char *s = dotted;;) {
+        if (j.nparts == MAX_PARTS)
+            return -1; /* deeper than any name a config allows: no field rather than a shorter one */
         const char *dot = strchr(s, '.');
         size_t n = dot != NULL ? (size_t)(dot - s) : strlen(s);
         j.parts[j.nparts] = s;

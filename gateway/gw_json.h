@@ -17,9 +17,10 @@
 
 #define GW_JSON_MAX_DEPTH 64
 
-/* Finds `dotted` (e.g. "to" or "order.account") in the body. Writes its value to dst (at least
- * len bytes: an unescaped string is never longer than the body) and returns its length, or -1
- * when the body is not such a document or has no such string or number field. */
+/* Finds `dotted` (e.g. "to" or "order.account"; at most 8 names, as a config allows) in the body.
+ * Writes its value to dst (at least len bytes: an unescaped string is never longer than the body)
+ * and returns its length, or -1 when the body is not such a document or has no such string or
+ * number field. */
 ssize_t gw_json_field(const char *body, size_t len, const char *dotted, char *dst);
 
 #endif

@@ -58,40 +58,78 @@ static gw_keyval_t query_value(const gw_keysrc_t *src, const char *name)
     return out;
 }
 
-/* The value of cookie `name` (the last one, as Python's cookie parsers keep), unquoted. */
+/* Python's str.isspace() for a byte read as Latin-1, as both frameworks decode a header. */
+static int is_space(unsigned char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f) || c == 0x85 || c == 0xa0;
+}
+
+static void strip(const char **s, const char **end)
+{
+    while (*s < *end && is_space((unsigned char)**s))
+        ++*s;
+    while (*end > *s && is_space((unsigned char)(*end)[-1]))
+        --*end;
+}
+
+/* The inside of a double-quoted cookie value as http.cookies._unquote reads it: \ooo (the first
+ * digit 0-3) is that byte, a backslash before any other character but a newline is that
+ * character, and any other byte is itself. Returns the length written to dst (at most len). */
+static size_t unquote(const char *s, size_t len, char *dst)
+{
+    size_t n = 0;
+    for (size_t i = 0; i != len;) {
+        if (s[i] == '\\' && len - i >= 4 && s[i + 1] >= '0' && s[i + 1] <= '3' && s[i + 2] >= '0' && s[i + 2] <= '7' &&
+            s[i + 3] >= '0' && s[i + 3] <= '7') {
+            dst[n++] = (char)((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
+            i += 4;
+        } else if (s[i] == '\\' && len - i >= 2 && s[i + 1] != '\n') {
+            dst[n++] = s[i + 1];
+            i += 2;
+        } else {
+            dst[n++] = s[i++];
+        }
+    }
+    return n;
+}
+
+/* The value of cookie `name` as Tornado and Starlette read it (one algorithm, Django's): the
+ * field (its lines joined with "; " by header(), as the upstream gets them) split on ';' alone,
+ * each pair at its first '=', name and value stripped of whitespace, the last pair of a name
+ * kept, a value in double quotes unquoted. Any other reading would let a client be one user to
+ * the application and another to its limit: in `sid=A; x=1, sid=B` both frameworks see sid A,
+ * and `sid="\101"` is sid A too. */
 static gw_keyval_t cookie_value(const gw_keysrc_t *src, const char *name)
 {
     int lines;
-    gw_keyval_t out = {NULL, 0}, all = src->header(src->data, "cookie", 6, &lines);
+    gw_keyval_t all = src->header(src->data, "cookie", 6, &lines);
+    if (all.base == NULL)
+        return all;
     size_t name_len = strlen(name);
-    /* the lines of a Cookie field are joined with ", " by header(); a cookie pair never holds
-     * one unquoted, so both ';' and ',' end a pair */
-    const char *p = all.base, *end = all.base + all.len;
-    while (p != NULL && p < end) {
-        while (p < end && (*p == ' ' || *p == ';' || *p == ','))
-            ++p;
-        const char *pair_end = p;
-        while (pair_end < end && *pair_end != ';' && *pair_end != ',')
-            ++pair_end;
+    const char *p = all.base, *end = all.base + all.len, *v = NULL, *v_end = NULL;
+    for (;;) {
+        const char *pair_end = memchr(p, ';', (size_t)(end - p));
+        if (pair_end == NULL)
+            pair_end = end;
         const char *eq = memchr(p, '=', (size_t)(pair_end - p));
         if (eq != NULL) {
-            const char *k_end = eq;
-            while (k_end > p && k_end[-1] == ' ')
-                --k_end;
-            if ((size_t)(k_end - p) == name_len && memcmp(p, name, name_len) == 0) {
-                const char *v = eq + 1, *v_end = pair_end;
-                while (v < v_end && *v == ' ')
-                    ++v;
-                while (v_end > v && v_end[-1] == ' ')
-                    --v_end;
-                if (v_end - v >= 2 && *v == '"' && v_end[-1] == '"')
-                    ++v, --v_end;
-                out = (gw_keyval_t){v, (size_t)(v_end - v)};
+            const char *k = p, *k_end = eq;
+            strip(&k, &k_end);
+            if ((size_t)(k_end - k) == name_len && memcmp(k, name, name_len) == 0) {
+                v = eq + 1, v_end = pair_end;
+                strip(&v, &v_end);
             }
         }
-        p = pair_end;
+        if (pair_end == end)
+            break;
+        p = pair_end + 1;
     }
-    return out;
+    if (v == NULL)
+        return (gw_keyval_t){NULL, 0};
+    if (v_end - v < 2 || *v != '"' || v_end[-1] != '"')
+        return (gw_keyval_t){v, (size_t)(v_end - v)};
+    char *dst = alloc(src, (size_t)(v_end - v));
+    return (gw_keyval_t){dst, unquote(v + 1, (size_t)(v_end - v) - 2, dst)};
 }
 
 /* The index-th segment (1-based) of the normalised path. */

@@ -8,9 +8,11 @@
  *   `_missing` key (a NULL key here), never a free pass.
  * - Sources are read as the application reads them, so that a client cannot be one user to the
  *   application and another to its limit: a query parameter or cookie given twice counts by its
- *   last value (as Tornado and Starlette read them), query values are form-decoded, quoted
- *   cookie values unquoted; a header given on two lines counts as missing (Starlette reads the
- *   first line, Tornado joins them: any one choice would let a client pick a fresh key).
+ *   last value (as Tornado and Starlette read them), query values are form-decoded; cookies are
+ *   split on ';' alone, their names and values stripped of whitespace, quoted values unquoted
+ *   with Python's escapes (both frameworks' one algorithm); a header given on two lines counts as
+ *   missing (Starlette reads the first line, Tornado joins them: any one choice would let a
+ *   client pick a fresh key).
  * - A key longer than the limit's max_key_length is replaced by "#" and 32 hex digits of its
  *   SHA-256: memory per key stays bounded, and distinct long values still get distinct keys.
  * - A list of sources in a rate limit is one key made of every value, each prefixed by its length
@@ -39,8 +41,8 @@ typedef struct st_gw_keysrc_t {
     size_t query_len;
     const char *body; /* the request body when it was read for json: sources, else NULL */
     size_t body_len;
-    /* every line of a request field joined with ", " (lower-case name), or {NULL, 0}; *lines says
-     * how many lines it had */
+    /* every line of a request field joined with ", " (the Cookie field's with "; ", as the
+     * upstream gets them), or {NULL, 0}; `name` is lower-case; *lines says how many lines it had */
     gw_keyval_t (*header)(void *data, const char *name, size_t name_len, int *lines);
     /* memory for the keys built (lives as long as the request) */
     void *(*alloc)(void *data, size_t size);

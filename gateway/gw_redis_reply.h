@@ -14,8 +14,8 @@
 typedef struct st_gw_lease_reply_t {
     uint32_t granted;  /* at most the batch asked for */
     uint32_t ready;    /* at most granted */
-    uint64_t due_ns;   /* the first dated token, from now (under a year) */
-    uint64_t retry_ns; /* none granted: until the next is due (> 0, under a year) */
+    uint64_t due_ns;   /* the first dated token, from now (at most a year) */
+    uint64_t retry_ns; /* none granted: until the next is due (> 0); at most a year */
 } gw_lease_reply_t;
 
 /* POL_GLOBAL_SCRIPT_ACQUIRE {flag, others, taken} (with_taken) and _RENEW {flag, others}. */

@@ -314,13 +314,15 @@ h2o_iovec_t gw_request_header(h2o_req_t *req, const char *name, size_t name_len,
     }
     if (lines != NULL)
         *lines = n;
+    /* Cookie lines (HTTP/2 clients may split the field) are joined as the upstream gets them */
+    char sep = name_len == 6 && memcmp(name, "cookie", 6) == 0 ? ';' : ',';
     char *buf = h2o_mem_alloc_pool(&req->pool, len), *p = buf;
     for (ssize_t i = first; i >= 0; i = h2o_find_header_by_str(&req->headers, name, name_len, i)) {
         const h2o_iovec_t *v = &req->headers.entries[i].value;
         if (v->len == 0)
             continue;
         if (p != buf) {
-            *p++ = ',';
+            *p++ = sep;
             *p++ = ' ';
         }
         memcpy(p, v->base, v->len);

@@ -84,7 +84,8 @@ void gw_request_shed_waiting(gw_ctx_t *ctx);
 
 /* The value of a request field: every line of it joined in order with ", " (RFC 9110 section
  * 5.3: a proxy that appends its own X-Forwarded-For line counts as much as one that extends the
- * last), in the request's pool; {NULL, 0} when the request has no such field. `name` lower-case.
+ * last), or with "; " for cookie (RFC 9113 section 8.2.3, as gw_reqhead sends it upstream), in
+ * the request's pool; {NULL, 0} when the request has no such field. `name` lower-case.
  * *lines (may be NULL) receives how many lines there were. */
 h2o_iovec_t gw_request_header(h2o_req_t *req, const char *name, size_t name_len, int *lines);
 

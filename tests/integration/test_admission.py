@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from harness import HEAD, assert_json_error, fire_at_once, wait_until
+from harness import HEAD, RawResponse, assert_json_error, fire_at_once, raw_request, wait_until
 
 
 def policy(route_body, client=""):
@@ -184,6 +184,31 @@ def test_retry_after_rounds_up_to_whole_seconds(backend, start_sluice):
     assert_json_error(r, 429, "rate_limited", route="r")
     assert 58 <= int(r.headers["retry-after"]) <= 60
     assert r.headers["ratelimit-policy"] == '"slow";q=1;w=60'
+
+
+def test_a_cookie_key_is_the_sid_the_application_reads(backend, start_sluice):
+    """per: cookie:sid counts the sid Tornado and Starlette read (one algorithm): the field split
+    on ';' alone, stripped, the last pair kept, a quoted value unquoted with Python's escapes, and
+    Cookie lines joined with "; " as the upstream gets them. What only another reading would see
+    (", sid=..." inside another cookie's value, an escaped or padded spelling, a second line) is
+    the same sid, so a client cannot pick a fresh key for it."""
+    s = start_sluice(policy("""    rate_limits:
+      - {{name: per-session, rate: 1/m, burst: 1, per: cookie:sid}}
+"""), upstream=backend.address)
+
+    def status(*cookie_lines):
+        head = "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        head += "".join(f"Cookie: {line}\r\n" for line in cookie_lines) + "\r\n"
+        return RawResponse(raw_request(s.port, head.encode("latin-1"))).status_code
+
+    assert status("sid=A") == 200
+    assert status("sid=A; x=1, sid=B1") == 429
+    assert status('sid="\\101"') == 429
+    assert status("sid=\tA ") == 429
+    assert status("x=1, sid=B2", "sid=A") == 429
+    assert status("sid=C") == 200  # another sid has a bucket of its own
+    assert status("sid=C, x=1") == 200
+    assert backend.stats()["requests"] == 3
 
 
 def test_delay_mode_smooths_instead_of_rejecting(backend, start_sluice):

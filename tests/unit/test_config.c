@@ -10,10 +10,7 @@
 #include <unistd.h>
 #include "check.h"
 #include "cfg_config.h"
-
-#ifndef SLUICE_SOURCE_DIR
-#define SLUICE_SOURCE_DIR "."
-#endif
+#include "corpus.h"
 
 static cfg_errors_t errors;
 
@@ -1563,34 +1560,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * aborts if a config and errors come back together, or neither). */
 static void test_fuzz_corpus(void)
 {
-    const char *dir_path = SLUICE_SOURCE_DIR "/fuzz/corpus/config";
-    DIR *dir = opendir(dir_path);
-    CHECK(dir != NULL);
-    if (dir == NULL)
-        return;
     LLVMFuzzerInitialize(NULL, NULL);
-    size_t replayed = 0;
-    for (struct dirent *e; (e = readdir(dir)) != NULL;) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[1024];
-        snprintf(path, sizeof(path), "%s/%s", dir_path, e->d_name);
-        FILE *fp = fopen(path, "rb");
-        CHECK(fp != NULL);
-        if (fp == NULL)
-            continue;
-        static uint8_t buf[1 << 20];
-        size_t n = fread(buf, 1, sizeof(buf), fp);
-        fclose(fp);
-        /* exactly n bytes, so that a read past the input is caught by ASan */
-        uint8_t *data = malloc(n != 0 ? n : 1);
-        memcpy(data, buf, n);
-        CHECK_EQ_U64(LLVMFuzzerTestOneInput(data, n), 0);
-        free(data);
-        ++replayed;
-    }
-    closedir(dir);
-    CHECK(replayed >= 30);
+    CHECK(replay_corpus(SLUICE_SOURCE_DIR "/fuzz/corpus/config", LLVMFuzzerTestOneInput) >= 30);
 }
 
 static int ends_with(const char *s, const char *suffix)
