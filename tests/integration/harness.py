@@ -19,6 +19,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
 SLUICE_BIN = os.environ.get("SLUICE_BIN", str(REPO / "build" / "gateway" / "sluice"))
 PYTHON = "/usr/bin/python3"
+LOADGEN = os.environ.get("SLUICE_LOADGEN", str(pathlib.Path(SLUICE_BIN).parents[1] / "bench" / "loadgen"))
 
 
 HEAD = "listen: {listen}\nadmin: {admin}\ndrain_delay: 0ms\n"
@@ -330,6 +331,20 @@ def parse_prometheus(text):
 
 PROM_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$')
 PROM_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def loadgen(port, path, seconds, connections=1):
+    """Starts bench/loadgen on `path`; .wait() gives its key=value summary as a dict."""
+    proc = subprocess.Popen([LOADGEN, "-c", str(connections), "-d", str(seconds), "-p", path, f"127.0.0.1:{port}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    class Run:
+        def wait(self):
+            out, err = proc.communicate(timeout=seconds + 30)
+            assert proc.returncode == 0, err
+            return {k: float(v) for k, v in (kv.split("=", 1) for kv in out.split())}
+
+    return Run()
 
 
 if __name__ == "__main__":

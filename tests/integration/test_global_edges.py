@@ -3,20 +3,17 @@ a second (3/s, 7/s, 30/s), the cost in Redis commands, a Redis paused and resume
 on_error local and deny, reloads that change or remove and re-add a busy limit, and what /limits
 says of a busy global limit. Each of these broke in version 1."""
 import os
-import pathlib
 import signal
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
-from harness import SLUICE_BIN, wait_until
+from harness import loadgen, wait_until
 from redis_server import RedisServer
 from test_redis_global import config, conc, redis_up, redis_yaml, reload_sluice, route, timed
 
-LOADGEN = os.environ.get("SLUICE_LOADGEN", str(pathlib.Path(SLUICE_BIN).parents[1] / "bench" / "loadgen"))
 
 
 @pytest.fixture
@@ -30,20 +27,6 @@ def redis():
 def app(tornado_backend):
     tornado_backend.reset()
     return tornado_backend
-
-
-def loadgen(port, path, seconds, connections=1):
-    """Starts bench/loadgen on `path`; .wait() gives its key=value summary as a dict."""
-    proc = subprocess.Popen([LOADGEN, "-c", str(connections), "-d", str(seconds), "-p", path, f"127.0.0.1:{port}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-    class Run:
-        def wait(self):
-            out, err = proc.communicate(timeout=seconds + 30)
-            assert proc.returncode == 0, err
-            return {k: float(v) for k, v in (kv.split("=", 1) for kv in out.split())}
-
-    return Run()
 
 
 RATES = [("1/m", 1, 60), ("3/s", 3, 1), ("7/s", 7, 1), ("30/s", 30, 1), ("1000/s", 1000, 1)]

@@ -246,7 +246,9 @@ def app(tornado_backend):
 def test_global_rate_limit_shared_by_three_instances_admits_rate_times_t_plus_burst(redis, app, start_sluice):
     rate, burst, seconds = 100, 10, 7.0
     # on_error deny: a fallback can never pass for the global limit here
-    policy = config(redis_yaml(redis.address, on_error="deny", instances=3), route(body=rate_limits(("g", f"{rate}/s", burst))))
+    # a Redis timeout generous for a loaded machine: this test is about counting, not timeouts
+    policy = config(redis_yaml(redis.address, on_error="deny", instances=3, timeout="500ms"),
+                    route(body=rate_limits(("g", f"{rate}/s", burst))))
     instances = [start_sluice(policy, upstream=app.address) for _ in range(3)]
     for s in instances:
         wait_until(lambda: redis_up(s) == 1, timeout=5, what="sluice_redis_up == 1")

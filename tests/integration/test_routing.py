@@ -4,7 +4,7 @@ conditions; a request no route takes gets 404 `no_route` (route null); admin pat
 served on the public listener."""
 import requests
 
-from harness import HEAD, RawResponse, assert_json_error, esc, raw_request, wait_until
+from harness import HEAD, assert_json_error, esc, raw_request, wait_until
 
 ROUTING = HEAD + esc("""
 upstreams:

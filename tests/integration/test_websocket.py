@@ -8,7 +8,6 @@ import json
 import signal
 import time
 
-import pytest
 import requests
 
 from harness import assert_json_error, policy, wait_until
