@@ -32,9 +32,13 @@ static void respond_metrics(gw_ctx_t *ctx, h2o_req_t *req)
     const gw_route_metrics_t **metrics = malloc(n * sizeof(*metrics));
     if (names == NULL || metrics == NULL)
         h2o_fatal("no memory");
+    uint64_t now = gw_now_ns();
     for (size_t i = 0; i != gen->config->num_routes; ++i) {
         names[i] = gen->routes[i].cfg->name;
         metrics[i] = gen->routes[i].metrics;
+        /* an open breaker turns half-open with time alone: say what it is now */
+        if (gen->routes[i].breaker != NULL)
+            gen->routes[i].metrics->circuit_state = gw_breaker_state(gen->routes[i].breaker, now);
     }
     /* requests that matched no route (404) or never got a head (408) */
     names[n - 1] = "_none";
@@ -79,6 +83,10 @@ static gw_textbuf_t limits_json(gw_ctx_t *ctx)
                           i ? "," : "", route->cfg->name, (long long)route->metrics->in_flight,
                           (long long)route->metrics->queue_depth, (long long)route->metrics->aborted_in_flight);
         gw_admission_describe(route->admission, &b, now);
+        if (route->breaker != NULL) {
+            gw_textbuf_printf(&b, ",");
+            gw_breaker_describe(route->breaker, &b, now);
+        }
         gw_textbuf_printf(&b, "}");
     }
     gw_textbuf_printf(&b, "]}\n");

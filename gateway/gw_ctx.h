@@ -12,6 +12,7 @@
 #include "h2o.h"
 #include "cfg_config.h"
 #include "gw_admission.h"
+#include "gw_breaker.h"
 #include "gw_clock.h"
 #include "gw_h2guard.h"
 #include "gw_metrics.h"
@@ -24,6 +25,7 @@ typedef struct st_gw_route_rt_t {
     h2o_timeout_t deadline;      /* the route's total budget, arrival to response head */
     gw_route_metrics_t *metrics; /* by route name, kept across reloads (gw_ctx_t.metrics) */
     gw_admission_t *admission;   /* limiter state; NULL when the route has no limits */
+    gw_breaker_t *breaker;       /* NULL when the route has no circuit_breaker */
 } gw_route_rt_t;
 
 /* What one loaded config runs on. A reload makes a new generation current; requests keep the

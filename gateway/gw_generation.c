@@ -18,10 +18,27 @@ static gw_route_metrics_t *metrics_for(gw_ctx_t *ctx, const char *route_name)
     return &m->metrics;
 }
 
+/* The route's breaker: the current generation's one of the same route when its settings are the
+ * same (its state carries over a reload), else a new one. */
+static gw_breaker_t *breaker_for(gw_ctx_t *ctx, const cfg_route_t *route)
+{
+    if (!route->circuit_breaker.enabled)
+        return NULL;
+    for (size_t i = 0; ctx->gen != NULL && i != ctx->gen->config->num_routes; ++i) {
+        gw_route_rt_t *old = &ctx->gen->routes[i];
+        if (old->breaker != NULL && strcmp(old->cfg->name, route->name) == 0 &&
+            gw_breaker_matches(old->breaker, &route->circuit_breaker))
+            return gw_breaker_ref(old->breaker);
+    }
+    return gw_breaker_new(route->name, &route->circuit_breaker, gw_rng_next(&ctx->rng));
+}
+
 static void free_generation(gw_ctx_t *ctx, gw_generation_t *gen)
 {
     for (size_t i = 0; i != gen->config->num_routes; ++i) {
         gw_admission_free(gen->routes[i].admission);
+        if (gen->routes[i].breaker != NULL)
+            gw_breaker_unref(gen->routes[i].breaker);
         h2o_timeout_dispose(ctx->loop, &gen->routes[i].deadline);
     }
     for (size_t i = 0; i != gen->config->num_upstreams; ++i)
@@ -50,6 +67,7 @@ gw_generation_t *gw_generation_new(gw_ctx_t *ctx, cfg_config_t *config, const st
         route->metrics = metrics_for(ctx, route->cfg->name);
         h2o_timeout_init(ctx->loop, &route->deadline, route->cfg->timeout_ms);
         route->admission = gw_lim_registry_admission(&ctx->adm_env, route->cfg, config);
+        route->breaker = breaker_for(ctx, route->cfg);
     }
     return gen;
 }

@@ -79,7 +79,9 @@ struct st_gw_hold_t {
 /* The outcome of the work a slot was held for, for limiters that learn from it (adaptive). */
 typedef struct st_gw_sample_t {
     uint64_t latency_ns; /* upstream exchange, to the response head; 0 when none took place */
-    int dropped;         /* the exchange failed or timed out */
+    int dropped;         /* the upstream failed: a connection or protocol error, a timeout, a 5xx */
+    int abandoned;       /* no verdict on the upstream: the exchange was cut for the client's sake (gone,
+                            body refused) or never began */
 } gw_sample_t;
 
 /* What a rate limit says beside its result, for the 429's headers and delays. */

@@ -9,8 +9,9 @@
 static const double bucket_bounds[GW_HIST_BUCKETS - 1] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                           0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 
-const char *const gw_admission_decision_names[GW_ADM_DECISION_COUNT] = {
-    "admitted", "rate_limited", "delayed", "queue_full", "queue_timeout", "timeout", "client_gone", "redis_unavailable"};
+const char *const gw_admission_decision_names[GW_ADM_DECISION_COUNT] = {"admitted",    "rate_limited",      "delayed",
+                                                                        "queue_full",  "queue_timeout",     "timeout",
+                                                                        "client_gone", "redis_unavailable", "circuit_open"};
 
 void gw_histogram_observe(gw_histogram_t *h, double seconds)
 {
@@ -108,6 +109,8 @@ char *gw_metrics_render(const gw_metrics_source_t *src, size_t *len)
                     offsetof(gw_route_metrics_t, aborted_in_flight));
     put_route_gauge(&b, src, "sluice_websocket_connections", "Open WebSocket tunnels, by route.",
                     offsetof(gw_route_metrics_t, websocket_connections));
+    put_route_gauge(&b, src, "sluice_circuit_state", "The route's circuit breaker: 0 closed, 1 open, 2 half-open.",
+                    offsetof(gw_route_metrics_t, circuit_state));
 
     gw_textbuf_printf(
         &b, "# HELP sluice_queue_wait_seconds Time spent waiting for admission.\n# TYPE sluice_queue_wait_seconds histogram\n");

@@ -26,6 +26,7 @@ typedef enum {
     GW_ADM_TIMEOUT,
     GW_ADM_CLIENT_GONE,
     GW_ADM_REDIS_UNAVAILABLE, /* on_error: deny while Redis is unavailable */
+    GW_ADM_CIRCUIT_OPEN,      /* the route's circuit breaker refused */
     GW_ADM_DECISION_COUNT
 } gw_admission_decision_t;
 
@@ -51,6 +52,7 @@ typedef struct st_gw_route_metrics_t {
     int64_t queue_depth;
     int64_t aborted_in_flight;     /* held by hold_aborted: the client is gone, the application works on */
     int64_t websocket_connections; /* open tunnels, and upgrades admitted and not answered yet */
+    int64_t circuit_state;         /* the breaker's, when the route has one: 0 closed, 1 open, 2 half-open */
     gw_histogram_t queue_wait;
     gw_histogram_t upstream_duration;
 } gw_route_metrics_t;

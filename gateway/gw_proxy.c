@@ -26,7 +26,7 @@ static gw_request_t *request_of(gw_proxy_t *p)
 
 /* The exchange is over, however it ended. done() may end the request (free it) when its client
  * is gone: so finish is called last, or from the loop (later()). */
-static void finish(gw_request_t *r, int dropped)
+static void finish(gw_request_t *r, gw_verdict_t verdict)
 {
     gw_proxy_t *p = &r->proxy;
     if (!p->started)
@@ -37,7 +37,9 @@ static void finish(gw_request_t *r, int dropped)
     if (h2o_timeout_is_linked(&p->later))
         h2o_timeout_unlink(&p->later);
     uint64_t end = p->head_ns != 0 ? p->head_ns : gw_now_ns();
-    gw_sample_t sample = {end - p->started_ns, dropped};
+    if (verdict == GW_VERDICT_OK && p->upstream_status >= 500)
+        verdict = GW_VERDICT_FAILED;
+    gw_sample_t sample = {end - p->started_ns, verdict == GW_VERDICT_FAILED, verdict == GW_VERDICT_ABANDONED};
     p->calls->done(r, &sample);
 }
 
@@ -145,7 +147,7 @@ static int upgraded(gw_request_t *r, const gw_h1_header_t *headers, size_t num_h
     h2o_socket_t *sock = gw_exchange_take_socket(&r->proxy.exchange);
     r->state = GW_REQ_RESPONDED;
     r->ws_reserved = 0; /* the tunnel holds the count from now on */
-    finish(r, 0);
+    finish(r, GW_VERDICT_OK);
     gw_ws_start(r->ctx, r->route->metrics, r->route->cfg->websocket.idle_timeout_ms, req, r->client,
                 h2o_iovec_init(head, (size_t)(p - head)), sock);
     return 0;
@@ -157,6 +159,7 @@ static int on_upstream_head(gw_exchange_t *ex, int status, const gw_h1_header_t 
     gw_proxy_t *p = proxy_of(ex);
     gw_request_t *r = request_of(p);
     p->head_ns = gw_now_ns();
+    p->upstream_status = status;
     gw_histogram_observe(&r->route->metrics->upstream_duration, (double)(p->head_ns - p->started_ns) / 1e9);
     if (r->req == NULL || r->state != GW_REQ_UPSTREAM) {
         /* nobody to tell (held), or the client has an answer already (504): read it to its end;
@@ -175,7 +178,7 @@ static int on_upstream_head(gw_exchange_t *ex, int status, const gw_h1_header_t 
     if (status >= 500 && r->route->cfg->errors.hide_upstream_5xx) {
         /* TODO(lead): errors.scrub_tracebacks (4xx/5xx bodies showing a stack trace) */
         r->proxy.calls->respond_error(r, status, "upstream_error", "the upstream failed to handle the request");
-        finish(r, 1); /* the exchange ends with this -1 (its socket is closed) */
+        finish(r, GW_VERDICT_FAILED); /* the exchange ends with this -1 (its socket is closed) */
         return -1;
     }
 
@@ -210,7 +213,7 @@ static int on_upstream_head(gw_exchange_t *ex, int status, const gw_h1_header_t 
     if (!has_body) {
         r->state = GW_REQ_RESPONDED;
         send_piece(r, h2o_iovec_init(NULL, 0), H2O_SEND_STATE_FINAL);
-        finish(r, status >= 500);
+        finish(r, GW_VERDICT_OK);
     } else {
         p->flush_head.cb = on_flush_head;
         h2o_timeout_link(r->ctx->loop, &r->ctx->h2o.zero_timeout, &p->flush_head);
@@ -227,7 +230,7 @@ static void on_upstream_body(gw_exchange_t *ex, h2o_iovec_t data, int is_final)
         /* held, or answered by sluice: the body is read and dropped */
         gw_exchange_proceed(ex);
         if (is_final)
-            finish(r, 0);
+            finish(r, GW_VERDICT_OK);
         return;
     }
     if (is_final) {
@@ -241,7 +244,7 @@ static void on_upstream_body(gw_exchange_t *ex, h2o_iovec_t data, int is_final)
         } else {
             send_piece(r, last, H2O_SEND_STATE_FINAL);
         }
-        finish(r, 0);
+        finish(r, GW_VERDICT_OK);
         return;
     }
     if (p->h2o_busy) {
@@ -259,7 +262,7 @@ static void on_upstream_error(gw_exchange_t *ex, gw_upstream_error_t kind, int b
     gw_request_t *r = request_of(p);
     ++r->route->metrics->upstream_errors[kind];
     if (r->req == NULL || (r->state != GW_REQ_UPSTREAM && r->state != GW_REQ_STREAMING)) {
-        finish(r, 1);
+        finish(r, GW_VERDICT_FAILED);
         return;
     }
     if (!before_head) {
@@ -273,10 +276,10 @@ static void on_upstream_error(gw_exchange_t *ex, gw_upstream_error_t kind, int b
             p->pending = GW_PIPE_ERROR;
         else
             send_piece(r, h2o_iovec_init(NULL, 0), H2O_SEND_STATE_ERROR);
-        finish(r, 1);
+        finish(r, GW_VERDICT_FAILED);
         return;
     }
-    finish(r, 1);
+    finish(r, GW_VERDICT_FAILED);
     switch (kind) {
     case GW_UPERR_CONNECT:
     case GW_UPERR_CONNECT_TIMEOUT:
@@ -304,7 +307,7 @@ static void on_client_body(void *data, h2o_iovec_t piece, int is_final, gw_body_
         gw_exchange_send_body(&r->proxy.exchange, piece, is_final);
         return;
     }
-    gw_proxy_cancel(r);
+    gw_proxy_cancel(r, GW_VERDICT_ABANDONED);
     r->req->http1_is_persistent = 0;
     if (err == GW_BODY_TIMEOUT)
         r->proxy.calls->respond_error(r, 408, "body_timeout", "the request body stalled for longer than client.body_timeout");
@@ -435,12 +438,13 @@ void gw_proxy_start(gw_request_t *r, const gw_proxy_calls_t *calls)
 
     p->calls = calls;
     p->started = 1;
+    p->upstream_status = 0;
     p->started_ns = now;
     h2o_iovec_t head;
     gw_exbody_t body_mode;
     const char *why;
     if (build_upstream_head(r, left_ms, &head, &body_mode, &why) != 0) {
-        finish(r, 0);
+        finish(r, GW_VERDICT_ABANDONED); /* refused by sluice: the upstream never saw it */
         r->proxy.calls->respond_error(r, 400, "bad_request", why);
         return;
     }
@@ -461,7 +465,7 @@ static void on_later(h2o_timeout_entry_t *entry)
     if (p->exchange.state == GW_EX_PAUSED)
         gw_exchange_proceed(&p->exchange); /* the piece h2o had: dropped */
     else if (!gw_exchange_is_active(&p->exchange))
-        finish(request_of(p), 0);
+        finish(request_of(p), GW_VERDICT_OK);
 }
 
 void gw_proxy_run_alone(gw_request_t *r)
@@ -478,11 +482,11 @@ void gw_proxy_run_alone(gw_request_t *r)
     }
 }
 
-void gw_proxy_cancel(gw_request_t *r)
+void gw_proxy_cancel(gw_request_t *r, gw_verdict_t verdict)
 {
     gw_proxy_t *p = &r->proxy;
     if (!p->started)
         return;
     gw_exchange_cancel(&p->exchange);
-    finish(r, 1);
+    finish(r, verdict);
 }

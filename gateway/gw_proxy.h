@@ -19,6 +19,13 @@
 
 typedef struct st_gw_request_t gw_request_t;
 
+/* How an exchange ended, as far as the upstream's health goes (gw_sample_t). */
+typedef enum {
+    GW_VERDICT_OK,       /* it answered (a 5xx status makes it FAILED) */
+    GW_VERDICT_FAILED,   /* it failed or was too slow */
+    GW_VERDICT_ABANDONED /* cut for the client's sake: says nothing of the upstream */
+} gw_verdict_t;
+
 typedef enum {
     GW_PIPE_NONE,  /* nothing waits for h2o */
     GW_PIPE_PIECE, /* a body piece waits for h2o to be ready */
@@ -38,6 +45,7 @@ typedef struct st_gw_proxy_t {
     unsigned h2o_busy : 1;     /* h2o_send called, generator.proceed not yet */
     unsigned piece_in_h2o : 1; /* h2o holds the exchange's current body piece */
     uint64_t started_ns, head_ns;
+    int upstream_status; /* of the response head, 0 before it */
     const struct st_gw_proxy_calls_t *calls;
 } gw_proxy_t;
 
@@ -60,7 +68,7 @@ int gw_proxy_can_run_alone(gw_request_t *r);
  * when the exchange ends (from the loop, never from within this call). */
 void gw_proxy_run_alone(gw_request_t *r);
 
-/* Ends the exchange now (done() is called from within). */
-void gw_proxy_cancel(gw_request_t *r);
+/* Ends the exchange now (done() is called from within, with `verdict`). */
+void gw_proxy_cancel(gw_request_t *r, gw_verdict_t verdict);
 
 #endif

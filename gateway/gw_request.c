@@ -81,10 +81,13 @@ static void add_ratelimit_headers(h2o_req_t *req, const cfg_rate_limit_t *cfg, u
 
 /* ---- the end ---- */
 
+static void breaker_outcome(gw_request_t *r, const gw_sample_t *sample);
+
 static void end(gw_request_t *r)
 {
     if (r->ws_reserved)
         --metrics_of(r)->websocket_connections; /* the upgrade did not happen */
+    breaker_outcome(r, NULL);                   /* let through, but never sent upstream */
     stop_timers(r);
     gw_timer_stop(&r->hold_timer);
     gw_admit_release(&r->admit, NULL);
@@ -105,6 +108,7 @@ static void on_exchange_done(gw_request_t *r, const gw_sample_t *sample)
         --metrics_of(r)->in_flight;
     }
     gw_admit_release(&r->admit, sample);
+    breaker_outcome(r, sample);
     if (r->req == NULL)
         end(r); /* it was held: the application is done at last */
 }
@@ -117,7 +121,7 @@ static void respond_proxy_error(gw_request_t *r, int status, const char *code, c
 static void on_hold_timer(gw_timer_t *timer)
 {
     gw_request_t *r = H2O_STRUCT_FROM_MEMBER(gw_request_t, hold_timer, timer);
-    gw_proxy_cancel(r); /* hold_aborted passed: the slots go back whatever the application does */
+    gw_proxy_cancel(r, GW_VERDICT_FAILED); /* hold_aborted passed: the slots go back whatever the application does */
 }
 
 /* The h2o request ends: answered, or its client gone (connection closed, HTTP/2 reset). */
@@ -161,7 +165,7 @@ static void on_req_dispose(void *data)
             gw_proxy_run_alone(r);
             return;
         }
-        gw_proxy_cancel(r); /* done() runs now (the request is still attached): the slots go back */
+        gw_proxy_cancel(r, GW_VERDICT_ABANDONED); /* done() runs now (the request is still attached): the slots go back */
     }
     r->req = NULL;
     r->state = GW_REQ_DONE;
@@ -232,6 +236,42 @@ static void on_admitted(gw_admit_t *a, const gw_admit_result_t *res, void *data)
         refused(r, res);
 }
 
+/* The route's circuit breaker, before any limit spends anything on the request: 0 when it is
+ * open (the request is answered). */
+static int breaker_allows(gw_request_t *r)
+{
+    const cfg_circuit_breaker_t *cfg = &r->route->cfg->circuit_breaker;
+    uint64_t now = gw_now_ns(), retry_ns;
+    if (cfg->per.num_keys != 0)
+        r->breaker_key = gw_key_composite(&r->keys, &cfg->per, cfg->max_key_length);
+    int ok = gw_breaker_allow(r->route->breaker, r->breaker_key, now, &r->breaker_ticket, &retry_ns);
+    r->route->metrics->circuit_state = gw_breaker_state(r->route->breaker, now);
+    if (ok) {
+        r->breaker_ticket_out = 1;
+        return 1;
+    }
+    set_decision(r, GW_ADM_CIRCUIT_OPEN);
+    uint64_t retry_s = ceil_seconds(retry_ns);
+    gw_request_respond_error(r, 503, "circuit_open", "the upstream keeps failing: requests are held back for a while",
+                             retry_s != 0 ? retry_s : 1);
+    return 0;
+}
+
+/* Tells the breaker how the upstream did (or, without an exchange, that it was not asked). */
+static void breaker_outcome(gw_request_t *r, const gw_sample_t *sample)
+{
+    if (!r->breaker_ticket_out)
+        return;
+    r->breaker_ticket_out = 0;
+    uint64_t now = gw_now_ns();
+    gw_breaker_t *b = r->route->breaker;
+    if (sample == NULL || sample->abandoned)
+        gw_breaker_abandon(b, r->breaker_key, now, r->breaker_ticket);
+    else
+        gw_breaker_record(b, r->breaker_key, now, r->breaker_ticket, sample->dropped);
+    r->route->metrics->circuit_state = gw_breaker_state(b, now);
+}
+
 static void begin_admission(gw_request_t *r)
 {
     gw_admit_result_t res;
@@ -246,6 +286,8 @@ static void begin_admission(gw_request_t *r)
                 level = (uint8_t)i;
     }
     r->state = GW_REQ_ADMISSION;
+    if (r->route->breaker != NULL && !breaker_allows(r))
+        return;
     int ret = gw_admit_begin(&r->admit, r->route->admission, &r->keys, level, deadline, r->route->metrics, on_admitted, r, &res);
     if (ret == 0)
         return;
@@ -269,7 +311,7 @@ static void on_deadline(h2o_timeout_entry_t *entry)
         /* the exchange runs on when the route holds aborted work (decided when the request
          * ends, just after this answer); else it ends now and its slots go back */
         if (gw_admission_hold_ms(r->route->admission) == 0)
-            gw_proxy_cancel(r);
+            gw_proxy_cancel(r, GW_VERDICT_FAILED); /* too slow for the route */
         else
             gw_admit_release_unheld(&r->admit);
     }

@@ -58,7 +58,10 @@ struct st_gw_request_t {
     const gw_client_conn_t *client;       /* its HTTP/1.1 connection's services; NULL: HTTP/2 */
     unsigned websocket : 1;               /* an Upgrade: websocket request its route tunnels */
     unsigned ws_reserved : 1;             /* counted in the route's websocket connections */
-    uint64_t body_bytes;                  /* of a streamed body, so far */
+    unsigned breaker_ticket_out : 1;      /* let through by the route's breaker: its outcome is owed */
+    pol_breaker_ticket_t breaker_ticket;
+    gw_keyval_t breaker_key;
+    uint64_t body_bytes; /* of a streamed body, so far */
 
     gw_arena_t arena; /* keys and holds: they may outlive req */
     gw_keysrc_t keys;
