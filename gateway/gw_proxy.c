@@ -11,6 +11,7 @@
 #include "gw_http.h"
 #include "gw_jsonerr.h"
 #include "gw_reqhead.h"
+#include "gw_scrub.h"
 #include "gw_request.h"
 #include "gw_websocket.h"
 
@@ -208,6 +209,14 @@ static int on_upstream_head(gw_exchange_t *ex, int status, const gw_h1_header_t 
                           r->request_id.len);
 
     r->state = GW_REQ_STREAMING;
+    if (has_body && status >= 400 && r->route->cfg->errors.scrub_tracebacks) {
+        /* an error page is held (GW_SCRUB_MAX at most) until it is known whether it shows a stack
+         * trace; the response starts then */
+        p->scrubbing = 1;
+        p->scrub_len = 0;
+        p->scrub_buf = h2o_mem_alloc_pool(&req->pool, GW_SCRUB_MAX);
+        return 0;
+    }
     p->generator = (h2o_generator_t){on_generator_proceed, on_generator_stop};
     h2o_start_response(req, &p->generator);
     if (!has_body) {
@@ -221,6 +230,63 @@ static int on_upstream_head(gw_exchange_t *ex, int status, const gw_h1_header_t 
     return 0;
 }
 
+/* sluice's JSON error in place of the upstream's answer, whose head was prepared but not sent */
+static void withhold(gw_request_t *r, int status, const char *message)
+{
+    r->req->res.headers = (h2o_headers_t){NULL, 0, 0};
+    r->proxy.calls->respond_error(r, status, "upstream_error", message);
+}
+
+/* A piece of an error page being held (on_upstream_head): once it is whole or GW_SCRUB_MAX long,
+ * a page that shows a stack trace is replaced by sluice's error, another goes on as it came. */
+static void scrub_piece(gw_request_t *r, gw_exchange_t *ex, h2o_iovec_t data, int is_final)
+{
+    gw_proxy_t *p = &r->proxy;
+    size_t room = GW_SCRUB_MAX - p->scrub_len, n = data.len < room ? data.len : room;
+    memcpy(p->scrub_buf + p->scrub_len, data.base, n);
+    p->scrub_len += n;
+    if (!is_final && p->scrub_len < GW_SCRUB_MAX) {
+        gw_exchange_proceed(ex); /* more of the page (it may come from within this call) */
+        return;
+    }
+    p->scrubbing = 0;
+    if (gw_scrub_has_traceback(p->scrub_buf, p->scrub_len)) {
+        if (is_final)
+            gw_exchange_proceed(ex); /* the socket goes back to the pool */
+        else
+            gw_exchange_cancel(ex); /* the rest of the page is not read */
+        finish(r, GW_VERDICT_OK);
+        withhold(r, p->upstream_status, "the upstream failed; its error page was withheld: it showed a stack trace");
+        return;
+    }
+    /* not a stack trace: the page as it came, what was held first */
+    h2o_iovec_t rest = h2o_iovec_init(data.base + n, data.len - n);
+    p->generator = (h2o_generator_t){on_generator_proceed, on_generator_stop};
+    h2o_start_response(r->req, &p->generator);
+    if (is_final) {
+        if (rest.len != 0)
+            rest = h2o_strdup(&r->req->pool, rest.base, rest.len);
+        gw_exchange_proceed(ex);
+        r->state = GW_REQ_RESPONDED;
+        if (rest.len == 0) {
+            send_piece(r, h2o_iovec_init(p->scrub_buf, p->scrub_len), H2O_SEND_STATE_FINAL);
+        } else {
+            send_piece(r, h2o_iovec_init(p->scrub_buf, p->scrub_len), H2O_SEND_STATE_IN_PROGRESS);
+            p->pending_piece = rest;
+            p->pending = GW_PIPE_FINAL;
+        }
+        finish(r, GW_VERDICT_OK);
+        return;
+    }
+    send_piece(r, h2o_iovec_init(p->scrub_buf, p->scrub_len), H2O_SEND_STATE_IN_PROGRESS);
+    if (rest.len != 0) {
+        p->pending_piece = rest; /* still the exchange's: proceeded once h2o has sent it */
+        p->pending = GW_PIPE_PIECE;
+    } else {
+        gw_exchange_proceed(ex);
+    }
+}
+
 static void on_upstream_body(gw_exchange_t *ex, h2o_iovec_t data, int is_final)
 {
     gw_proxy_t *p = proxy_of(ex);
@@ -231,6 +297,10 @@ static void on_upstream_body(gw_exchange_t *ex, h2o_iovec_t data, int is_final)
         gw_exchange_proceed(ex);
         if (is_final)
             finish(r, GW_VERDICT_OK);
+        return;
+    }
+    if (p->scrubbing) {
+        scrub_piece(r, ex, data, is_final);
         return;
     }
     if (is_final) {
@@ -263,6 +333,13 @@ static void on_upstream_error(gw_exchange_t *ex, gw_upstream_error_t kind, int b
     ++r->route->metrics->upstream_errors[kind];
     if (r->req == NULL || (r->state != GW_REQ_UPSTREAM && r->state != GW_REQ_STREAMING)) {
         finish(r, GW_VERDICT_FAILED);
+        return;
+    }
+    if (p->scrubbing) {
+        /* an error page being held: nothing went to the client yet */
+        p->scrubbing = 0;
+        finish(r, GW_VERDICT_FAILED);
+        withhold(r, 502, "the upstream closed the connection or sent an invalid response");
         return;
     }
     if (!before_head) {

@@ -46,6 +46,9 @@ typedef struct st_gw_proxy_t {
     unsigned piece_in_h2o : 1; /* h2o holds the exchange's current body piece */
     uint64_t started_ns, head_ns;
     int upstream_status; /* of the response head, 0 before it */
+    char *scrub_buf;     /* an error page held until it is known whether it shows a stack trace */
+    size_t scrub_len;
+    unsigned scrubbing : 1;
     const struct st_gw_proxy_calls_t *calls;
 } gw_proxy_t;
 
