@@ -26,6 +26,7 @@ typedef struct st_gw_route_rt_t {
     gw_route_metrics_t *metrics; /* by route name, kept across reloads (gw_ctx_t.metrics) */
     gw_admission_t *admission;   /* limiter state; NULL when the route has no limits */
     gw_breaker_t *breaker;       /* NULL when the route has no circuit_breaker */
+    int keys_read_body;          /* a key source of its limits is json: (the body is read before admission) */
 } gw_route_rt_t;
 
 /* What one loaded config runs on. A reload makes a new generation current; requests keep the

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include "gw_keys.h"
 #include "gw_lim_registry.h"
 
 static gw_route_metrics_t *metrics_for(gw_ctx_t *ctx, const char *route_name)
@@ -68,6 +69,7 @@ gw_generation_t *gw_generation_new(gw_ctx_t *ctx, cfg_config_t *config, const st
         h2o_timeout_init(ctx->loop, &route->deadline, route->cfg->timeout_ms);
         route->admission = gw_lim_registry_admission(&ctx->adm_env, route->cfg, config);
         route->breaker = breaker_for(ctx, route->cfg);
+        route->keys_read_body = gw_route_keys_read_body(route->cfg);
     }
     return gen;
 }

@@ -270,3 +270,23 @@ size_t gw_key_values(const gw_keysrc_t *src, const cfg_keyspec_t *per, uint32_t 
             out[distinct++] = out[i];
     return distinct;
 }
+
+int gw_keyspec_reads_body(const cfg_keyspec_t *per)
+{
+    for (size_t i = 0; i != per->num_keys; ++i)
+        if (per->keys[i].kind == CFG_KEY_JSON)
+            return 1;
+    return 0;
+}
+
+int gw_route_keys_read_body(const cfg_route_t *route)
+{
+    for (size_t i = 0; i != route->num_concurrency; ++i)
+        if (gw_keyspec_reads_body(&route->concurrency[i].per))
+            return 1;
+    for (size_t i = 0; i != route->num_rate_limits; ++i)
+        if (gw_keyspec_reads_body(&route->rate_limits[i].per))
+            return 1;
+    return (route->circuit_breaker.enabled && gw_keyspec_reads_body(&route->circuit_breaker.per)) ||
+           (route->priority.enabled && route->priority.from.kind == CFG_KEY_JSON);
+}

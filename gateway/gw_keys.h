@@ -52,6 +52,11 @@ typedef struct st_gw_keysrc_t {
 /* The longest key gw_key_values and gw_key_composite give, whatever max_key_length. */
 #define GW_KEY_HASHED_LEN 33
 
+/* 1 when a source of `per` reads the request body (json:). */
+int gw_keyspec_reads_body(const cfg_keyspec_t *per);
+/* 1 when any key source of the route's limits, circuit breaker or priority reads the body. */
+int gw_route_keys_read_body(const cfg_route_t *route);
+
 /* What one source gives, or {NULL, 0}. */
 gw_keyval_t gw_key_value(const gw_keysrc_t *src, const cfg_key_t *key);
 

@@ -397,7 +397,13 @@ static void on_client_body(void *data, h2o_iovec_t piece, int is_final, gw_body_
 static void on_body_wanted(gw_exchange_t *ex)
 {
     gw_request_t *r = request_of(proxy_of(ex));
-    if (r->req != NULL && r->client != NULL)
+    if (r->prefetched && !r->prefetch_sent) {
+        /* what was read before admission (json: keys) goes first */
+        r->prefetch_sent = 1;
+        gw_exchange_send_body(ex, r->prefetch, r->prefetch_final);
+        return;
+    }
+    if (r->req != NULL && r->client != NULL && !r->prefetch_final)
         r->client->read_body(r->req, on_client_body, r);
 }
 

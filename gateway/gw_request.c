@@ -133,7 +133,7 @@ static void on_req_dispose(void *data)
     gw_route_metrics_t *m = metrics_of(r);
 
     stop_timers(r);
-    if (r->state == GW_REQ_ADMISSION || r->state == GW_REQ_ROUTING) {
+    if (r->state == GW_REQ_ADMISSION || r->state == GW_REQ_ROUTING || r->state == GW_REQ_READING_BODY) {
         gw_admit_release(&r->admit, NULL);
         if (r->decision == GW_ADM_NONE && r->state == GW_REQ_ADMISSION)
             set_decision(r, GW_ADM_CLIENT_GONE);
@@ -304,7 +304,7 @@ static void on_deferred_start(h2o_timeout_entry_t *entry)
 static void on_deadline(h2o_timeout_entry_t *entry)
 {
     gw_request_t *r = H2O_STRUCT_FROM_MEMBER(gw_request_t, deadline, entry);
-    if (r->state == GW_REQ_ADMISSION) {
+    if (r->state == GW_REQ_ADMISSION || r->state == GW_REQ_READING_BODY) {
         set_decision(r, GW_ADM_TIMEOUT);
         gw_admit_release(&r->admit, NULL);
     } else if (r->state == GW_REQ_UPSTREAM) {
@@ -481,6 +481,62 @@ static int body_too_large(gw_request_t *r)
     return r->client->framing(r->req, &chunked, &length) && !chunked && length > r->route->cfg->max_body;
 }
 
+/* ---- the body, before admission, for json: keys ---- */
+
+/* The most of a body read before admission for json: keys: a larger one gives them nothing (the
+ * shared `_missing` key), and streams after admission like any other. */
+#define KEY_BODY_MAX 65536
+
+static void on_key_body_piece(void *data, h2o_iovec_t piece, int is_final, gw_body_error_t err)
+{
+    gw_request_t *r = data;
+    if (r->state != GW_REQ_READING_BODY)
+        return; /* answered meanwhile (deadline) */
+    if (err != GW_BODY_OK) {
+        r->req->http1_is_persistent = 0;
+        if (err == GW_BODY_TIMEOUT)
+            gw_request_respond_error(r, 408, "body_timeout", "the request body stalled for longer than client.body_timeout", 0);
+        else
+            gw_request_respond_error(r, 400, "bad_request", "malformed chunked request body", 0);
+        return;
+    }
+    memcpy(r->prefetch.base + r->prefetch.len, piece.base, piece.len); /* a piece is at most KEY_BODY_MAX */
+    r->prefetch.len += piece.len;
+    if (r->prefetch.len > r->route->cfg->max_body) {
+        r->req->http1_is_persistent = 0;
+        gw_request_respond_error(r, 413, "body_too_large", "the request body is larger than the route's max_body", 0);
+        return;
+    }
+    if (!is_final && r->prefetch.len < KEY_BODY_MAX) {
+        r->client->read_body(r->req, on_key_body_piece, r);
+        return;
+    }
+    r->prefetched = 1;
+    r->prefetch_final = is_final;
+    r->body_bytes = r->prefetch.len;
+    if (is_final) {
+        r->keys.body = r->prefetch.base;
+        r->keys.body_len = r->prefetch.len;
+    }
+    begin_admission(r);
+}
+
+/* A route whose limits key on the body (json:) reads a small body before admission (HTTP/2
+ * bodies are read whole by h2o already). 1 when reading started. */
+static int start_reading_body_for_keys(gw_request_t *r)
+{
+    int chunked;
+    uint64_t length;
+    if (!r->route->keys_read_body || r->client == NULL || !r->client->framing(r->req, &chunked, &length) ||
+        (!chunked && length > KEY_BODY_MAX))
+        return 0;
+    r->state = GW_REQ_READING_BODY;
+    /* a chunked body may pass the bound by one piece (at most KEY_BODY_MAX) before it is seen */
+    r->prefetch = h2o_iovec_init(gw_arena_alloc(&r->arena, chunked ? 2 * KEY_BODY_MAX : (size_t)length), 0);
+    r->client->read_body(r->req, on_key_body_piece, r);
+    return 1;
+}
+
 static void init_keys(gw_request_t *r, const gw_target_t *target)
 {
     h2o_req_t *req = r->req;
@@ -557,6 +613,8 @@ int gw_request_on_req(gw_ctx_t *ctx, h2o_req_t *req, const gw_client_conn_t *cli
     init_keys(r, &target);
     r->deadline.cb = on_deadline;
     h2o_timeout_link(ctx->loop, &r->route->deadline, &r->deadline);
+    if (start_reading_body_for_keys(r))
+        return 0;
     r->state = GW_REQ_ADMISSION;
     if (req->version >= 0x200) {
         /* a RST_STREAM read with the HEADERS disposes the request before anything starts */

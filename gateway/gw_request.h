@@ -22,13 +22,14 @@
 #include "gw_proxy.h"
 
 typedef enum {
-    GW_REQ_ROUTING,   /* checks and route */
-    GW_REQ_ADMISSION, /* waiting for a token or a slot */
-    GW_REQ_UPSTREAM,  /* exchange started, no response head yet */
-    GW_REQ_STREAMING, /* response head sent to the client, body flowing */
-    GW_REQ_RESPONDED, /* the client has its answer (sluice's own, or the whole response) */
-    GW_REQ_HELD,      /* the client is gone or answered; the exchange runs on holding slots */
-    GW_REQ_DONE       /* ended: nothing left */
+    GW_REQ_ROUTING,      /* checks and route */
+    GW_REQ_READING_BODY, /* its route keys limits on the body (json:): reading it first */
+    GW_REQ_ADMISSION,    /* waiting for a token or a slot */
+    GW_REQ_UPSTREAM,     /* exchange started, no response head yet */
+    GW_REQ_STREAMING,    /* response head sent to the client, body flowing */
+    GW_REQ_RESPONDED,    /* the client has its answer (sluice's own, or the whole response) */
+    GW_REQ_HELD,         /* the client is gone or answered; the exchange runs on holding slots */
+    GW_REQ_DONE          /* ended: nothing left */
 } gw_request_state_t;
 
 struct st_gw_request_t {
@@ -59,6 +60,10 @@ struct st_gw_request_t {
     unsigned websocket : 1;               /* an Upgrade: websocket request its route tunnels */
     unsigned ws_reserved : 1;             /* counted in the route's websocket connections */
     unsigned breaker_ticket_out : 1;      /* let through by the route's breaker: its outcome is owed */
+    unsigned prefetched : 1;              /* the body's start was read before admission (json: keys) */
+    unsigned prefetch_final : 1;          /* ... and it is the whole body */
+    unsigned prefetch_sent : 1;           /* ... and went upstream */
+    h2o_iovec_t prefetch;                 /* in the arena */
     pol_breaker_ticket_t breaker_ticket;
     gw_keyval_t breaker_key;
     uint64_t body_bytes; /* of a streamed body, so far */
