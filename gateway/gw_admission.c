@@ -207,6 +207,7 @@ static int pass_rates(gw_admit_t *a, gw_admit_result_t *res)
             a->delay_started_ns = now;
         gw_hold_t *h = &a->rate_hold;
         h->key = a->rate_keys[a->next_rate];
+        h->share_key = a->fair_keys[a->next_rate];
         h->cb = on_rate_hold;
         h->data = a;
         gw_rate_info_t info = {0};
@@ -397,15 +398,18 @@ int gw_admit_begin(gw_admit_t *a, gw_admission_t *adm, const gw_keysrc_t *keys, 
      * token of the others */
     uint64_t now = gw_now_ns();
     a->rate_keys = keys->alloc(keys->data, sizeof(*a->rate_keys) * (adm->num_rates + 1));
+    a->fair_keys = keys->alloc(keys->data, sizeof(*a->fair_keys) * (adm->num_rates + 1));
     for (size_t i = 0; i != adm->num_rates; ++i) {
         const cfg_rate_limit_t *cfg = adm->rates[i].cfg;
         a->rate_keys[i] = cfg->per.num_keys != 0 ? gw_key_composite(keys, &cfg->per, cfg->max_key_length) : (gw_keyval_t){NULL, 0};
+        a->fair_keys[i] =
+            cfg->fair.num_keys != 0 ? gw_key_composite(keys, &cfg->fair, cfg->max_key_length) : (gw_keyval_t){NULL, 0};
     }
     for (size_t i = 0; i != adm->num_rates; ++i) {
         const gw_rate_ref_t *rate = &adm->rates[i];
         if (rate->cfg->on_exceed != CFG_EXCEED_REJECT)
             continue;
-        gw_hold_t h = {.key = a->rate_keys[i]};
+        gw_hold_t h = {.key = a->rate_keys[i], .share_key = a->fair_keys[i]};
         gw_rate_info_t info = {0};
         if (rate->lim->ops->peek(rate->lim, &h, now, &info) == GW_LIM_REJECT) {
             refuse(a, res, GW_ADMIT_RATE_LIMITED, info.retry_after_ns);

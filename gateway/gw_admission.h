@@ -87,6 +87,7 @@ struct st_gw_admit_t {
     gw_route_metrics_t *metrics;
     size_t next_rate;
     gw_keyval_t *rate_keys;   /* each rate limit's key */
+    gw_keyval_t *fair_keys;   /* each rate limit's `fair:` key */
     gw_hold_t rate_hold;      /* the rate limit asking Redis */
     gw_limiter_t *rate_local; /* on_error local: the limit's stand-in answers for it */
     gw_timer_t delay;

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include "pol_fair.h"
 #include "pol_gcra.h"
 #include "pol_keyed.h"
 #include "pol_sema.h"
@@ -24,6 +25,9 @@ typedef struct st_gw_lim_rate_t {
     uint64_t count, period_ms; /* as configured (the stand-in of a global limit divides them) */
     uint32_t burst, max_keys;
     cfg_keyspec_t per;
+    cfg_keyspec_t fair_spec; /* fair: */
+    pol_fair_t fair;
+    pol_keyed_t *fair_keys; /* with fair: each key's use of the bucket */
 } gw_lim_rate_t;
 
 static int gcra_at_rest(const void *value, void *data, uint64_t now_ns)
@@ -44,22 +48,59 @@ static void fill_info(gw_rate_info_t *info, const pol_gcra_result_t *res)
     info->reset_ns = res->reset_ns;
 }
 
+static int fair_key_at_rest(const void *value, void *data, uint64_t now_ns)
+{
+    (void)data;
+    return pol_fair_key_at_rest(value, now_ns);
+}
+
+/* fair: the request's key and, when it has taken its share while the bucket is drained (less
+ * than half of the burst left), a refusal until the share window moves on. NULL: no fair:. */
+static pol_fair_key_t *fair_check(gw_lim_rate_t *r, gw_hold_t *h, const pol_gcra_t *bucket, uint64_t now_ns, int *refused,
+                                  gw_rate_info_t *info)
+{
+    *refused = 0;
+    if (r->fair_keys == NULL)
+        return NULL;
+    gw_keyval_t key = h->share_key.base != NULL ? h->share_key : (gw_keyval_t){"_missing", 8};
+    pol_fair_key_t *k = pol_keyed_get(r->fair_keys, key.base, key.len, now_ns);
+    if (pol_fair_under_share(&r->fair, k, r->params.count, r->params.period_ns, now_ns) ||
+        (uint64_t)pol_gcra_remaining(bucket, &r->params, now_ns) * 2 >= r->params.burst)
+        return k;
+    *refused = 1;
+    info->retry_after_ns = POL_FAIR_WINDOW_NS - now_ns % POL_FAIR_WINDOW_NS;
+    info->remaining = 0;
+    return k;
+}
+
 static gw_lim_result_t rate_peek(gw_limiter_t *l, gw_hold_t *h, uint64_t now_ns, gw_rate_info_t *info)
 {
     gw_lim_rate_t *r = (gw_lim_rate_t *)l;
+    pol_gcra_t *b = bucket(r, h, now_ns);
     pol_gcra_result_t res;
-    pol_decision_t d = pol_gcra_peek(bucket(r, h, now_ns), &r->params, now_ns, &res);
+    pol_decision_t d = pol_gcra_peek(b, &r->params, now_ns, &res);
     fill_info(info, &res);
-    return d == POL_ADMIT ? GW_LIM_ADMIT : GW_LIM_REJECT;
+    int unfair;
+    fair_check(r, h, b, now_ns, &unfair, info);
+    return d == POL_ADMIT && !unfair ? GW_LIM_ADMIT : GW_LIM_REJECT;
 }
 
 static gw_lim_result_t rate_take(gw_limiter_t *l, gw_hold_t *h, uint64_t now_ns, uint64_t max_wait_ns, gw_rate_info_t *info)
 {
     gw_lim_rate_t *r = (gw_lim_rate_t *)l;
+    pol_gcra_t *b = bucket(r, h, now_ns);
+    int unfair;
+    pol_fair_key_t *k = fair_check(r, h, b, now_ns, &unfair, info);
+    if (unfair)
+        return GW_LIM_REJECT;
     pol_gcra_result_t res;
-    pol_decision_t d = pol_gcra_take(bucket(r, h, now_ns), &r->params, now_ns, max_wait_ns, &res);
+    pol_decision_t d = pol_gcra_take(b, &r->params, now_ns, max_wait_ns, &res);
     fill_info(info, &res);
-    return d == POL_ADMIT ? GW_LIM_ADMIT : d == POL_WAIT ? GW_LIM_WAIT : GW_LIM_REJECT;
+    if (d == POL_REJECT)
+        return GW_LIM_REJECT;
+    if (k != NULL)
+        pol_fair_took(k, now_ns);
+    return d == POL_ADMIT ? GW_LIM_ADMIT : GW_LIM_WAIT;
 }
 
 static void rate_release(gw_limiter_t *l, gw_hold_t *h, const gw_sample_t *sample)
@@ -76,6 +117,9 @@ static void rate_describe(gw_limiter_t *l, gw_textbuf_t *b, uint64_t now_ns)
                       (unsigned long long)(r->period_ms / 1000), r->params.burst);
     if (r->per_key != NULL)
         gw_textbuf_printf(b, "\"%s\",\"keys\":%zu}", r->per.text, pol_keyed_count(r->per_key));
+    else if (r->fair_keys != NULL)
+        gw_textbuf_printf(b, "null,\"remaining\":%u,\"fair\":\"%s\",\"sharing\":%u}",
+                          pol_gcra_remaining(&r->whole, &r->params, now_ns), r->fair_spec.text, pol_fair_keys(&r->fair, now_ns));
     else
         gw_textbuf_printf(b, "null,\"remaining\":%u}", pol_gcra_remaining(&r->whole, &r->params, now_ns));
 }
@@ -84,7 +128,9 @@ static void rate_destroy(gw_limiter_t *l)
 {
     gw_lim_rate_t *r = (gw_lim_rate_t *)l;
     pol_keyed_free(r->per_key);
+    pol_keyed_free(r->fair_keys);
     cfg_keyspec_clear(&r->per);
+    cfg_keyspec_clear(&r->fair_spec);
     gw_limiter_dispose(l);
     free(r);
 }
@@ -105,6 +151,9 @@ gw_limiter_t *gw_lim_local_rate_new(const char *route, const cfg_rate_limit_t *c
     cfg_keyspec_copy(&r->per, &cfg->per);
     if (cfg->per.num_keys != 0)
         r->per_key = pol_keyed_new(sizeof(pol_gcra_t), cfg->max_keys, gcra_at_rest, r, seed);
+    cfg_keyspec_copy(&r->fair_spec, &cfg->fair);
+    if (cfg->fair.num_keys != 0)
+        r->fair_keys = pol_keyed_new(sizeof(pol_fair_key_t), cfg->max_keys, fair_key_at_rest, r, seed ^ 0x9e3779b97f4a7c15ull);
     return &r->super;
 }
 
@@ -112,7 +161,7 @@ int gw_lim_local_rate_unchanged(gw_limiter_t *l, const cfg_rate_limit_t *cfg)
 {
     gw_lim_rate_t *r = (gw_lim_rate_t *)l;
     return l->ops == &rate_ops && r->count == cfg->count && r->period_ms == cfg->period_ms && r->burst == cfg->burst &&
-           r->max_keys == cfg->max_keys && cfg_keyspec_equal(&r->per, &cfg->per);
+           r->max_keys == cfg->max_keys && cfg_keyspec_equal(&r->per, &cfg->per) && cfg_keyspec_equal(&r->fair_spec, &cfg->fair);
 }
 
 /* ---- slots ---- */

@@ -56,8 +56,9 @@ typedef void (*gw_hold_cb)(gw_hold_t *h, gw_lim_result_t result);
 
 struct st_gw_hold_t {
     /* set by admission */
-    gw_keyval_t key; /* {NULL, 0}: `_missing`; the bytes live as long as the request */
-    uint8_t level;   /* priority: 0 is the most important */
+    gw_keyval_t key;       /* {NULL, 0}: `_missing`; the bytes live as long as the request */
+    gw_keyval_t share_key; /* a rate limit's `fair:` key, as `key` */
+    uint8_t level;         /* priority: 0 is the most important */
     gw_hold_cb cb;
     void *data;
     /* the limiter's own */

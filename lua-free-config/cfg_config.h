@@ -92,6 +92,9 @@ typedef struct st_cfg_rate_limit_t {
     uint64_t period_ms; /* 1000, 60000 or 3600000 */
     uint32_t burst;
     cfg_keyspec_t per;
+    /* `fair: KEYS`: while the bucket is drained, each value of these keys gets at most its share
+     * (the rate over the values seen lately); num_keys 0: not set */
+    cfg_keyspec_t fair;
     cfg_scope_t scope;
     cfg_on_exceed_t on_exceed;
     uint64_t max_delay_ms;

@@ -160,6 +160,8 @@ static void rate_limit_json(out_t *o, const cfg_rate_limit_t *rl)
     str(o, rl->name);
     put(o, ",\"rate\":\"%llu/%s\",\"burst\":%u,\"per\":", (unsigned long long)rl->count, period_unit(rl->period_ms), rl->burst);
     keyspec(o, &rl->per);
+    put(o, ",\"fair\":");
+    keyspec(o, &rl->fair);
     put(o, ",\"scope\":\"%s\",\"on_exceed\":\"%s\",\"max_delay\":", scope_name(rl->scope),
         rl->on_exceed == CFG_EXCEED_DELAY ? "delay" : "reject");
     dur(o, rl->max_delay_ms);

@@ -322,6 +322,7 @@ static const cfg_field_t rate_limit_fields[] = {
     CUSTOM("rate", read_rate, NULL),
     FIELD("burst", CFG_F_UINT32, cfg_rate_limit_t, burst, "burst", .min = 1, .max = 1000000000),
     FIELD("per", CFG_F_KEYSPEC, cfg_rate_limit_t, per, "rate limit per"),
+    FIELD("fair", CFG_F_KEYSPEC, cfg_rate_limit_t, fair, "rate limit fair"),
     FIELD("scope", CFG_F_ENUM, cfg_rate_limit_t, scope, "rate limit scope", .names = scopes),
     FIELD("on_exceed", CFG_F_ENUM, cfg_rate_limit_t, on_exceed, "on_exceed", .names = on_exceed),
     FIELD("max_delay", CFG_F_DURATION, cfg_rate_limit_t, max_delay_ms, "max_delay", .min = 1),
@@ -349,6 +350,11 @@ static void read_rate_limit(cfg_loader_t *l, yaml_node_t *map, cfg_rate_limit_t 
     if (cfg_given(rate_limit_fields, given, "rate").key == NULL)
         cfg_error_at(l, map, "rate limit: missing required key \"rate\"");
     check_scope(l, cfg_given(rate_limit_fields, given, "scope").value, rl->scope);
+    cfg_given_t fair = cfg_given(rate_limit_fields, given, "fair");
+    if (fair.key != NULL && rl->scope == CFG_SCOPE_GLOBAL)
+        cfg_error_at(l, fair.key, "rate limit fair: only with scope local (each instance shares its own bucket fairly)");
+    if (fair.key != NULL && rl->per.num_keys != 0)
+        cfg_error_at(l, fair.key, "rate limit fair: only without per (a bucket per key has no one to share with)");
 }
 
 static void read_rate_limits(cfg_loader_t *l, const yaml_node_t *k, yaml_node_t *v, void *obj)
@@ -760,6 +766,7 @@ void cfg_route_free(cfg_route_t *r)
     for (size_t j = 0; j != r->num_rate_limits; ++j) {
         free(r->rate_limits[j].name);
         cfg_keyspec_clear(&r->rate_limits[j].per);
+        cfg_keyspec_clear(&r->rate_limits[j].fair);
     }
     free(r->rate_limits);
     cfg_keyspec_clear(&r->circuit_breaker.per);

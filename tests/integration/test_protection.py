@@ -99,3 +99,59 @@ def test_hold_aborted_counts_the_work_the_app_still_does(backend, start_sluice):
     assert requests.get(s2.url + "/hello", timeout=5).status_code == 200
     assert time.monotonic() - started < 0.5
     assert s2.metric("sluice_aborted_in_flight", route="api") == 0
+
+
+def test_a_fair_route_wide_rate_limit_keeps_the_share_of_a_modest_client(backend, start_sluice):
+    """rate 40/s for the route, 16 greedy client addresses hammering it, one client asking 2/s:
+    with fair: client_ip the modest client gets (nearly) everything it asks, without it next to
+    nothing; the route still passes no more than its rate."""
+    import http.client
+    import threading
+
+    def attack(s, stop, counts, lock):
+        def one(i):
+            conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=5, source_address=(f"127.0.0.{2 + i}", 0))
+            n = 0
+            while not stop.is_set():
+                conn.request("GET", "/hello")
+                resp = conn.getresponse()
+                resp.read()
+                n += resp.status == 200
+            conn.close()
+            with lock:
+                counts.append(n)
+
+        return [threading.Thread(target=one, args=(i,)) for i in range(16)]
+
+    def modest(s, seconds):
+        ok = total = 0
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=5, source_address=("127.0.0.100", 0))
+            conn.request("GET", "/hello")
+            resp = conn.getresponse()
+            resp.read()
+            conn.close()
+            ok += resp.status == 200
+            total += 1
+            time.sleep(0.5)
+        return ok, total
+
+    results = {}
+    for fair in ("", ", fair: client_ip"):
+        s = start_sluice(policy(f"    rate_limits: [{{name: route, rate: 40/s, burst: 20{fair}}}]\n"), upstream=backend.address)
+        stop, counts, lock = threading.Event(), [], threading.Lock()
+        threads = attack(s, stop, counts, lock)
+        for t in threads:
+            t.start()
+        time.sleep(1.0)  # the attack has drained the bucket
+        ok, total = modest(s, 4.0)
+        stop.set()
+        for t in threads:
+            t.join()
+        results[fair] = (ok, total, sum(counts))
+    ok, total, greedy = results[", fair: client_ip"]
+    assert ok >= total - 1, results
+    assert greedy + ok <= 40 * 6 + 20 + 10, results  # the route never passed more than its rate
+    ok_unfair, total_unfair, _ = results[""]
+    assert ok_unfair <= total_unfair // 2, results  # without fair, the greedy ones take it

@@ -306,7 +306,7 @@ static void test_defaults(void)
                     "\"concurrency\":[{\"name\":\"concurrency\",\"limit\":4,\"adaptive\":null,\"per\":null,\"scope\":\"local\","
                     "\"max_keys\":100000,\"max_key_length\":256,\"queue\":{\"size\":0,\"timeout\":\"1s\",\"order\":\"fifo\"},"
                     "\"hold_aborted\":\"0ms\"}],\"rate_limits\":[{\"name\":\"r\",\"rate\":\"10/s\",\"burst\":1,\"per\":null,"
-                    "\"scope\":\"local\",\"on_exceed\":\"reject\",\"max_delay\":\"500ms\",\"max_keys\":100000,"
+                    "\"fair\":null,\"scope\":\"local\",\"on_exceed\":\"reject\",\"max_delay\":\"500ms\",\"max_keys\":100000,"
                     "\"max_key_length\":256}],\"circuit_breaker\":null,\"priority\":null,\"websocket\":{\"allow\":true,"
                     "\"max_connections\":1000,\"idle_timeout\":\"5m\"},\"request_headers\":{\"set\":{},\"remove\":[]},"
                     "\"errors\":{\"hide_upstream_5xx\":true,\"scrub_tracebacks\":true}}]}\n");
