@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "gw_procstats.h"
 #include "gw_upstream.h"
 
 #define GW_HIST_BUCKETS 15
@@ -53,6 +54,7 @@ typedef struct st_gw_route_metrics_t {
     int64_t websocket_connections; /* open tunnels, and upgrades admitted and not answered yet */
     gw_histogram_t queue_wait;
     gw_histogram_t upstream_duration;
+    gw_histogram_t request_duration; /* from the request head's arrival to its last byte sent */
 } gw_route_metrics_t;
 
 void gw_histogram_observe(gw_histogram_t *h, double seconds);
@@ -91,6 +93,8 @@ typedef struct st_gw_metrics_source_t {
     uint64_t config_reloads_ok;
     uint64_t config_reloads_failed;
     const gw_redis_metrics_t *redis;
+    const char *version;           /* sluice_build_info's label */
+    const gw_procstats_t *process; /* the process_* families; NULL: not rendered */
 } gw_metrics_source_t;
 
 /* Renders every family into a malloc'd buffer (caller frees); *len receives its length. */

@@ -146,7 +146,9 @@ static void on_req_dispose(void *data)
     if (r->cut)
         ++m->responses_cut[r->cut_reason];
     gw_count_status(m, r->status);
-    gw_accesslog_write(r, r->status);
+    uint64_t now = gw_now_ns();
+    gw_histogram_observe(&m->request_duration, (double)(now - r->arrived_ns) / 1e9);
+    gw_accesslog_write(r, r->status, now);
 
     if (r->proxy.started) {
         uint64_t hold_ms = gw_admission_hold_ms(r->route->admission);
