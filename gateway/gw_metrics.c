@@ -146,10 +146,13 @@ char *gw_metrics_render(const gw_metrics_source_t *src, size_t *len)
 
     gw_textbuf_printf(&b, "# HELP sluice_upstream_errors_total Failed upstream exchanges, by kind.\n"
                           "# TYPE sluice_upstream_errors_total counter\n");
-    for (size_t r = 0; r != src->num_routes; ++r)
+    for (size_t r = 0; r != src->num_routes; ++r) {
         for (size_t k = 0; k != GW_UPERR_KIND_COUNT; ++k)
             gw_textbuf_printf(&b, "sluice_upstream_errors_total{route=\"%s\",kind=\"%s\"} %llu\n", src->route_names[r],
                               gw_upstream_error_names[k], (unsigned long long)src->routes[r]->upstream_errors[k]);
+        gw_textbuf_printf(&b, "sluice_upstream_errors_total{route=\"%s\",kind=\"deadline\"} %llu\n", src->route_names[r],
+                          (unsigned long long)src->routes[r]->upstream_deadlines);
+    }
 
     gw_textbuf_printf(&b, "# HELP sluice_responses_cut_total Responses cut short after their head was sent, by reason.\n"
                           "# TYPE sluice_responses_cut_total counter\n");

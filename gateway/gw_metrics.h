@@ -48,6 +48,7 @@ typedef struct st_gw_route_metrics_t {
     uint64_t admission[GW_ADM_DECISION_COUNT];
     uint64_t upstream_errors[GW_UPERR_KIND_COUNT];
     uint64_t responses_cut[GW_CUT_REASON_COUNT];
+    uint64_t upstream_deadlines; /* the route's timeout passed at the upstream stage, the request sent (kind="deadline") */
     int64_t in_flight;
     int64_t queue_depth;
     int64_t aborted_in_flight;     /* held by hold_aborted: the client is gone, the application works on */

@@ -111,6 +111,8 @@ static void on_exchange_done(gw_request_t *r, const gw_sample_t *sample)
 
 static void respond_proxy_error(gw_request_t *r, int status, const char *code, const char *message)
 {
+    if (status == 504)
+        set_decision(r, GW_ADM_TIMEOUT); /* read_timeout before the head: the app is slow, as with the deadline */
     gw_request_respond_error(r, status, code, message, 0);
 }
 
@@ -265,9 +267,12 @@ static void on_deadline(h2o_timeout_entry_t *entry)
 {
     gw_request_t *r = H2O_STRUCT_FROM_MEMBER(gw_request_t, deadline, entry);
     if (r->state == GW_REQ_ADMISSION) {
-        set_decision(r, GW_ADM_TIMEOUT);
         gw_admit_release(&r->admit, NULL);
     } else if (r->state == GW_REQ_UPSTREAM) {
+        /* the app took too long (connecting or answering), told apart from waits; not while
+         * the request is still being sent, where the client's body may be what is late */
+        if (!gw_proxy_is_sending(r))
+            ++metrics_of(r)->upstream_deadlines;
         /* the exchange runs on when the route holds aborted work (decided when the request
          * ends, just after this answer); else it ends now and its slots go back */
         if (gw_admission_hold_ms(r->route->admission) == 0)
@@ -275,6 +280,9 @@ static void on_deadline(h2o_timeout_entry_t *entry)
         else
             gw_admit_release_unheld(&r->admit);
     }
+    /* admitted or not, the client gets no answer from the app: the request counts as a timeout
+     * only, so that `admitted` counts those that did not time out (COOKBOOK 6) */
+    set_decision(r, GW_ADM_TIMEOUT);
     r->req->http1_is_persistent = 0;
     gw_request_respond_error(r, 504, "timeout", "the request did not complete within the route's timeout", 0);
 }
