@@ -46,10 +46,9 @@ void gw_accesslog_refused(gw_ctx_t *ctx, int status, const char *request_id, siz
     emit(ctx, &line);
 }
 
-void gw_accesslog_write(gw_request_t *r, int status)
+void gw_accesslog_write(gw_request_t *r, int status, uint64_t now)
 {
     h2o_req_t *req = r->req;
-    uint64_t now = gw_now_ns();
     gw_ctx_t *ctx = r->ctx;
     uint64_t queue_end = r->admitted_ns;
     uint64_t upstream_start = r->proxy.started_ns;

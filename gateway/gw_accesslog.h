@@ -8,8 +8,8 @@
 
 #include "gw_request.h"
 
-/* The line of a request that reached the handler (gw_request_t). */
-void gw_accesslog_write(gw_request_t *r, int status);
+/* The line of a request that reached the handler (gw_request_t), ended at `now_ns` (gw_now_ns). */
+void gw_accesslog_write(gw_request_t *r, int status, uint64_t now_ns);
 
 /* The line of a request refused before it became one (a malformed or slow head): what could be
  * read of its method and target, if anything (NULL otherwise). */

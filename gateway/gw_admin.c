@@ -6,7 +6,12 @@
 #include "gw_lim_redis.h"
 #include "gw_http.h"
 #include "gw_redis.h"
+#include "gw_procstats.h"
 #include "gw_textbuf.h"
+
+#ifndef SLUICE_VERSION
+#define SLUICE_VERSION "dev"
+#endif
 
 static void respond(h2o_req_t *req, int status, const char *reason, const char *content_type, const char *body, size_t len)
 {
@@ -43,7 +48,16 @@ static void respond_metrics(gw_ctx_t *ctx, h2o_req_t *req)
     /* requests that matched no route (404) or never got a head (408) */
     names[n - 1] = "_none";
     metrics[n - 1] = &ctx->no_route_metrics;
-    gw_metrics_source_t src = {names, metrics, n, ctx->config_reloads_ok, ctx->config_reloads_failed, &ctx->redis_metrics};
+    gw_procstats_t process;
+    int have_process = gw_procstats_read(&process) == 0;
+    gw_metrics_source_t src = {.route_names = names,
+                               .routes = metrics,
+                               .num_routes = n,
+                               .config_reloads_ok = ctx->config_reloads_ok,
+                               .config_reloads_failed = ctx->config_reloads_failed,
+                               .redis = &ctx->redis_metrics,
+                               .version = SLUICE_VERSION,
+                               .process = have_process ? &process : NULL};
     size_t len;
     char *text = gw_metrics_render(&src, &len);
     free(names);

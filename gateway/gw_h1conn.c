@@ -198,9 +198,11 @@ static void refuse_head(gw_h1conn_t *conn, int status, const char *code, const c
                      status, gw_status_reason(status), id, body_len);
     memcpy(conn->error_response + n, body, body_len);
     client_ip_text(conn, client);
+    uint64_t total_ns = conn->head_started_ns != 0 ? gw_now_ns() - conn->head_started_ns : 0;
     gw_count_status(&ctx->no_route_metrics, status);
-    gw_accesslog_refused(ctx, status, id, sizeof(id), method, method_len, target, target_len, client,
-                         conn->head_started_ns != 0 ? gw_now_ns() - conn->head_started_ns : 0, (uint64_t)n + body_len);
+    gw_histogram_observe(&ctx->no_route_metrics.request_duration, (double)total_ns / 1e9);
+    gw_accesslog_refused(ctx, status, id, sizeof(id), method, method_len, target, target_len, client, total_ns,
+                         (uint64_t)n + body_len);
     conn->writing = 1;
     h2o_iovec_t buf = h2o_iovec_init(conn->error_response, (size_t)n + body_len);
     h2o_socket_write(conn->sock, &buf, 1, on_error_written);

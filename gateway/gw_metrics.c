@@ -72,6 +72,26 @@ static void put_redis(gw_textbuf_t *b, const gw_redis_metrics_t *m)
     put_histogram(b, "sluice_redis_roundtrip_seconds", NULL, &m->roundtrip);
 }
 
+/* The standard families of Prometheus client libraries' process collector, same names and units. */
+static void put_process(gw_textbuf_t *b, const gw_procstats_t *p)
+{
+    gw_textbuf_printf(b,
+                      "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+                      "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.2f\n"
+                      "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+                      "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %llu\n"
+                      "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+                      "# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes %llu\n"
+                      "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
+                      "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.2f\n"
+                      "# HELP process_open_fds Number of open file descriptors.\n"
+                      "# TYPE process_open_fds gauge\nprocess_open_fds %llu\n"
+                      "# HELP process_max_fds Maximum number of open file descriptors.\n"
+                      "# TYPE process_max_fds gauge\nprocess_max_fds %llu\n",
+                      p->cpu_seconds, (unsigned long long)p->resident_bytes, (unsigned long long)p->virtual_bytes,
+                      p->start_time_seconds, (unsigned long long)p->open_fds, (unsigned long long)p->max_fds);
+}
+
 /* A gauge with one series per route; `offset` locates its int64_t in gw_route_metrics_t. */
 static void put_route_gauge(gw_textbuf_t *b, const gw_metrics_source_t *src, const char *name, const char *help, size_t offset)
 {
@@ -122,12 +142,20 @@ char *gw_metrics_render(const gw_metrics_source_t *src, size_t *len)
     for (size_t r = 0; r != src->num_routes; ++r)
         put_histogram(&b, "sluice_upstream_duration_seconds", src->route_names[r], &src->routes[r]->upstream_duration);
 
+    gw_textbuf_printf(&b, "# HELP sluice_request_duration_seconds From a request's arrival to the last byte of its response "
+                          "sent.\n# TYPE sluice_request_duration_seconds histogram\n");
+    for (size_t r = 0; r != src->num_routes; ++r)
+        put_histogram(&b, "sluice_request_duration_seconds", src->route_names[r], &src->routes[r]->request_duration);
+
     gw_textbuf_printf(&b, "# HELP sluice_upstream_errors_total Failed upstream exchanges, by kind.\n"
                           "# TYPE sluice_upstream_errors_total counter\n");
-    for (size_t r = 0; r != src->num_routes; ++r)
+    for (size_t r = 0; r != src->num_routes; ++r) {
         for (size_t k = 0; k != GW_UPERR_KIND_COUNT; ++k)
             gw_textbuf_printf(&b, "sluice_upstream_errors_total{route=\"%s\",kind=\"%s\"} %llu\n", src->route_names[r],
                               gw_upstream_error_names[k], (unsigned long long)src->routes[r]->upstream_errors[k]);
+        gw_textbuf_printf(&b, "sluice_upstream_errors_total{route=\"%s\",kind=\"deadline\"} %llu\n", src->route_names[r],
+                          (unsigned long long)src->routes[r]->upstream_deadlines);
+    }
 
     gw_textbuf_printf(&b, "# HELP sluice_responses_cut_total Responses cut short after their head was sent, by reason.\n"
                           "# TYPE sluice_responses_cut_total counter\n");
@@ -145,6 +173,13 @@ char *gw_metrics_render(const gw_metrics_source_t *src, size_t *len)
 
     if (src->redis != NULL && src->redis->enabled)
         put_redis(&b, src->redis);
+
+    gw_textbuf_printf(&b,
+                      "# HELP sluice_build_info The running build, as a label; always 1.\n# TYPE sluice_build_info gauge\n"
+                      "sluice_build_info{version=\"%s\"} 1\n",
+                      src->version != NULL ? src->version : "");
+    if (src->process != NULL)
+        put_process(&b, src->process);
 
     *len = b.len;
     return b.p;

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "gw_procstats.h"
 #include "gw_upstream.h"
 
 #define GW_HIST_BUCKETS 15
@@ -48,6 +49,7 @@ typedef struct st_gw_route_metrics_t {
     uint64_t admission[GW_ADM_DECISION_COUNT];
     uint64_t upstream_errors[GW_UPERR_KIND_COUNT];
     uint64_t responses_cut[GW_CUT_REASON_COUNT];
+    uint64_t upstream_deadlines; /* the route's timeout passed at the upstream stage, the request sent (kind="deadline") */
     int64_t in_flight;
     int64_t queue_depth;
     int64_t aborted_in_flight;     /* held by hold_aborted: the client is gone, the application works on */
@@ -55,6 +57,7 @@ typedef struct st_gw_route_metrics_t {
     int64_t circuit_state;         /* the breaker's, when the route has one: 0 closed, 1 open, 2 half-open */
     gw_histogram_t queue_wait;
     gw_histogram_t upstream_duration;
+    gw_histogram_t request_duration; /* from the request head's arrival to its last byte sent */
 } gw_route_metrics_t;
 
 void gw_histogram_observe(gw_histogram_t *h, double seconds);
@@ -93,6 +96,8 @@ typedef struct st_gw_metrics_source_t {
     uint64_t config_reloads_ok;
     uint64_t config_reloads_failed;
     const gw_redis_metrics_t *redis;
+    const char *version;           /* sluice_build_info's label */
+    const gw_procstats_t *process; /* the process_* families; NULL: not rendered */
 } gw_metrics_source_t;
 
 /* Renders every family into a malloc'd buffer (caller frees); *len receives its length. */

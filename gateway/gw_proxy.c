@@ -542,6 +542,12 @@ int gw_proxy_can_run_alone(gw_request_t *r)
     return p->started && gw_exchange_is_active(&p->exchange) && p->exchange.request_sent;
 }
 
+int gw_proxy_is_sending(gw_request_t *r)
+{
+    gw_proxy_t *p = &r->proxy;
+    return p->started && p->exchange.state == GW_EX_AWAITING_HEAD && !p->exchange.request_sent;
+}
+
 static void on_later(h2o_timeout_entry_t *entry)
 {
     gw_proxy_t *p = H2O_STRUCT_FROM_MEMBER(gw_proxy_t, later, entry);

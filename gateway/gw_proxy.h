@@ -67,6 +67,9 @@ void gw_proxy_start(gw_request_t *r, const gw_proxy_calls_t *calls);
 /* 1 when the exchange can run on without its client: it runs, and the upstream got the whole
  * request (so the application works on it). */
 int gw_proxy_can_run_alone(gw_request_t *r);
+/* 1 while the request is being written upstream (its head is, and its body may be still
+ * arriving from the client): what is late then may be the client as much as the app. */
+int gw_proxy_is_sending(gw_request_t *r);
 /* Its client is gone (r->req is NULL now): the response is read and dropped, and done() comes
  * when the exchange ends (from the loop, never from within this call). */
 void gw_proxy_run_alone(gw_request_t *r);

@@ -115,6 +115,8 @@ static void on_exchange_done(gw_request_t *r, const gw_sample_t *sample)
 
 static void respond_proxy_error(gw_request_t *r, int status, const char *code, const char *message)
 {
+    if (status == 504)
+        set_decision(r, GW_ADM_TIMEOUT); /* read_timeout before the head: the app is slow, as with the deadline */
     gw_request_respond_error(r, status, code, message, 0);
 }
 
@@ -150,7 +152,9 @@ static void on_req_dispose(void *data)
     if (r->cut)
         ++m->responses_cut[r->cut_reason];
     gw_count_status(m, r->status);
-    gw_accesslog_write(r, r->status);
+    uint64_t now = gw_now_ns();
+    gw_histogram_observe(&m->request_duration, (double)(now - r->arrived_ns) / 1e9);
+    gw_accesslog_write(r, r->status, now);
 
     if (r->proxy.started) {
         uint64_t hold_ms = gw_admission_hold_ms(r->route->admission);
@@ -305,9 +309,12 @@ static void on_deadline(h2o_timeout_entry_t *entry)
 {
     gw_request_t *r = H2O_STRUCT_FROM_MEMBER(gw_request_t, deadline, entry);
     if (r->state == GW_REQ_ADMISSION || r->state == GW_REQ_READING_BODY) {
-        set_decision(r, GW_ADM_TIMEOUT);
         gw_admit_release(&r->admit, NULL);
     } else if (r->state == GW_REQ_UPSTREAM) {
+        /* the app took too long (connecting or answering), told apart from waits; not while
+         * the request is still being sent, where the client's body may be what is late */
+        if (!gw_proxy_is_sending(r))
+            ++metrics_of(r)->upstream_deadlines;
         /* the exchange runs on when the route holds aborted work (decided when the request
          * ends, just after this answer); else it ends now and its slots go back */
         if (gw_admission_hold_ms(r->route->admission) == 0)
@@ -315,6 +322,9 @@ static void on_deadline(h2o_timeout_entry_t *entry)
         else
             gw_admit_release_unheld(&r->admit);
     }
+    /* admitted or not, the client gets no answer from the app: the request counts as a timeout
+     * only, so that `admitted` counts those that did not time out (COOKBOOK 6) */
+    set_decision(r, GW_ADM_TIMEOUT);
     r->req->http1_is_persistent = 0;
     gw_request_respond_error(r, 504, "timeout", "the request did not complete within the route's timeout", 0);
 }

@@ -48,6 +48,13 @@ def policy(route="", client="", upstream_opts="connect_timeout: 300ms, read_time
 _ports_given = set()
 
 
+def measurable_memory():
+    """Environment for a sluice whose memory a test measures: under ASan, freed memory is held in
+    a quarantine (256 MiB by default) and would be counted; the rest of ASan's checks stay on."""
+    asan = os.environ.get("ASAN_OPTIONS")
+    return {"ASAN_OPTIONS": asan + ":quarantine_size_mb=0:thread_local_quarantine_size_kb=0"} if asan else None
+
+
 def free_port():
     """A loopback port nobody listens on, never one this test run handed out before: the kernel
     hands a just-closed ephemeral port out again, so two calls in a row could give the same one."""
@@ -299,6 +306,17 @@ def raw_request(port, data, read_timeout=5.0):
     with socket.create_connection(("127.0.0.1", port), timeout=read_timeout) as s:
         s.sendall(data)
         return read_all(s)
+
+
+def read_head(sock):
+    """Reads off a socket up to the end of a response head: (head, the bytes read after it)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        piece = sock.recv(65536)
+        assert piece, data
+        data += piece
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head, rest
 
 
 def read_all(sock):

@@ -2,11 +2,16 @@
 fixes, the effective config with secrets redacted, live limits; and the JSON access log on
 stdout, one line per request."""
 import json
+import os
+import pathlib
 import re
+import socket
+import subprocess
+import time
 
 import requests
 
-from harness import HEAD, esc, free_port, parse_prometheus, policy, wait_until
+from harness import HEAD, SLUICE_BIN, esc, free_port, loadgen, parse_prometheus, policy, wait_until
 
 
 def series(metrics, name, **labels):
@@ -34,7 +39,9 @@ def test_request_counts_and_upstream_duration_histogram(backend, start_sluice):
     r = requests.get(s.admin_url + "/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain"), r.headers
     m = parse_prometheus(r.text)
-    assert all(name.startswith("sluice_") for name, _ in m), sorted({n for n, _ in m if not n.startswith("sluice_")})
+    # sluice's own families, and the standard process_* ones (same names as every Prometheus client)
+    assert all(name.startswith(("sluice_", "process_")) for name, _ in m), sorted(
+        {n for n, _ in m if not n.startswith(("sluice_", "process_"))})
     assert m[("sluice_requests_total", frozenset({"route": "api", "code": "200"}.items()))] == 7
     assert m[("sluice_requests_total", frozenset({"route": "api", "code": "418"}.items()))] == 3
     assert s.metric("sluice_admission_total", route="api", decision="admitted") == 10
@@ -69,10 +76,75 @@ def test_metric_names_of_design_md_are_exported(backend, start_sluice):
     s = start_sluice(policy(route="    concurrency: {limit: 2, queue: {size: 2, timeout: 1s}}\n"), upstream=backend.address)
     requests.get(s.url + "/hello")
     text = requests.get(s.admin_url + "/metrics").text
-    for name in ("sluice_requests_total", "sluice_admission_total", "sluice_in_flight", "sluice_queue_depth",
-                 "sluice_queue_wait_seconds", "sluice_upstream_duration_seconds", "sluice_upstream_errors_total",
-                 "sluice_config_reloads_total"):
-        assert re.search(rf"^# TYPE {name} ", text, re.M), f"{name} missing from /metrics"
+    for name, kind in (("sluice_requests_total", "counter"), ("sluice_admission_total", "counter"),
+                       ("sluice_in_flight", "gauge"), ("sluice_queue_depth", "gauge"),
+                       ("sluice_queue_wait_seconds", "histogram"), ("sluice_upstream_duration_seconds", "histogram"),
+                       ("sluice_upstream_errors_total", "counter"), ("sluice_config_reloads_total", "counter"),
+                       ("sluice_request_duration_seconds", "histogram"), ("sluice_websocket_connections", "gauge"),
+                       ("sluice_aborted_in_flight", "gauge"), ("sluice_build_info", "gauge"),
+                       ("process_resident_memory_bytes", "gauge"), ("process_virtual_memory_bytes", "gauge"),
+                       ("process_cpu_seconds_total", "counter"), ("process_open_fds", "gauge"),
+                       ("process_max_fds", "gauge"), ("process_start_time_seconds", "gauge")):
+        assert re.search(rf"^# TYPE {name} {kind}$", text, re.M), f"{name} ({kind}) missing from /metrics"
+
+
+def proc_status_kib(pid, field):
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
+def test_build_info_and_process_metrics_describe_the_sluice_process(start_sluice):
+    started = time.time()
+    s = start_sluice(policy())
+    version = subprocess.run([SLUICE_BIN, "--version"], capture_output=True, text=True).stdout.split()[1]
+    m = s.metrics()
+    assert m[("sluice_build_info", frozenset({"version": version}.items()))] == 1
+    rss = s.metric("process_resident_memory_bytes")
+    vm_rss = proc_status_kib(s.pid, "VmRSS") * 1024
+    assert 0.5 * vm_rss < rss < 2 * vm_rss, (rss, vm_rss)
+    vm_size = proc_status_kib(s.pid, "VmSize") * 1024  # the scrape's own buffers may come and go
+    assert abs(s.metric("process_virtual_memory_bytes") - vm_size) < 4 << 20, (s.metric("process_virtual_memory_bytes"), vm_size)
+    assert started - 2 <= s.metric("process_start_time_seconds") <= time.time() + 1
+    soft = int(next(line for line in pathlib.Path(f"/proc/{s.pid}/limits").read_text().splitlines()
+                    if line.startswith("Max open files")).split()[3])
+    assert s.metric("process_max_fds") == soft
+    # each open client connection is one more descriptor in sluice
+    fds = len(os.listdir(f"/proc/{s.pid}/fd"))
+    assert abs(s.metric("process_open_fds") - fds) <= 1, (s.metric("process_open_fds"), fds)
+    conns = [socket.create_connection(("127.0.0.1", s.port)) for _ in range(5)]
+    try:
+        wait_until(lambda: s.metric("process_open_fds") >= fds + 5, timeout=5, what="5 more open fds")
+    finally:
+        for c in conns:
+            c.close()
+    cpu_before = s.metric("process_cpu_seconds_total")
+    assert cpu_before >= 0
+    run = loadgen(s.port, "/hello", 1.0, connections=4)
+    run.wait()
+    cpu_after = s.metric("process_cpu_seconds_total")
+    assert cpu_before < cpu_after < cpu_before + 2.5, (cpu_before, cpu_after)
+
+
+def test_request_duration_runs_to_the_last_byte_sent(backend, start_sluice):
+    """sluice_request_duration_seconds: arrival to the response's last byte, so a response whose
+    head comes at once and whose body stalls counts its whole life, unlike the upstream's
+    duration (to the head)."""
+    s = start_sluice(policy(), upstream=backend.address)
+    r = requests.get(s.url + "/big?mb=1&stall_ms=700")
+    assert r.status_code == 200 and len(r.content) == 1 << 20
+    assert requests.get(s.url + "/hello").status_code == 200
+    assert s.metric("sluice_request_duration_seconds_count", route="api") == 2
+    total = s.metric("sluice_request_duration_seconds_sum", route="api")
+    assert 0.7 <= total < 5, total
+    assert s.metric("sluice_upstream_duration_seconds_sum", route="api") < 0.5
+    # the stalled one is above 0.5 s, the other below
+    assert s.metric("sluice_request_duration_seconds_bucket", route="api", le="0.5") == 1
+    assert s.metric("sluice_request_duration_seconds_bucket", route="api", le="+Inf") == 2
+    # requests sluice refuses itself count too (a bad one under _none)
+    assert requests.get(s.url + "/a%00b").status_code == 400
+    assert s.metric("sluice_request_duration_seconds_count", route="_none") == 1
 
 
 def test_config_is_json_with_routes_and_redacted_secrets(backend, start_sluice):

@@ -90,6 +90,7 @@ def test_route_deadline_covers_the_wait(backend, start_sluice):
     assert_json_error(r, 504, "timeout")
     assert 0.6 <= t < 2.0, t
     assert s.metric("sluice_admission_total", route="r", decision="timeout") == 1
+    assert s.metrics()[("sluice_upstream_errors_total", frozenset({"route": "r", "kind": "deadline"}.items()))] == 0  # it never reached the app
     holder.close()
     wait_until(lambda: s.metric("sluice_in_flight", route="r") == 0, what="holder's slot released")
 

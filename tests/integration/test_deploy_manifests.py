@@ -385,12 +385,30 @@ def test_sluice_image_is_this_version(manifest):
     assert manifest.sluice["image"] == f"sluice:{project_version()}", "tag the image with meson.build's project version"
 
 
+def concurrency_limits(route):
+    """A route's concurrency limits, whether given as one mapping or a list."""
+    c = route.get("concurrency")
+    return [] if c is None else c if isinstance(c, list) else [c]
+
+
+def test_fastapi_policy_stays_under_anyio_threads(manifest):
+    """FastAPI runs sync code on anyio's 40 threads per process; more than 40 requests inside
+    can deadlock an app with a pooled sync dependency (tests/integration/test_examples.py shows
+    it). Every route must have a route-wide limit (a per-key one bounds nothing in total), and
+    their sum must stay under 40."""
+    total = 0
+    for route in manifest.policy["routes"]:
+        route_wide = [c["limit"] for c in concurrency_limits(route) if "per" not in c]
+        assert route_wide, f"route {route['name']}: no route-wide concurrency limit"
+        total += min(route_wide)
+    assert total < 40, f"the routes let {total} requests into the app at once"
+
+
 def test_redis_wiring(manifest):
     policy = manifest.policy
     limits = []
     for r in policy["routes"]:
-        if "concurrency" in r:
-            limits.append(r["concurrency"])
+        limits.extend(concurrency_limits(r))
         limits.extend(r.get("rate_limits", []))
     global_limits = [x for x in limits if x.get("scope") == "global"]
     if "redis" not in policy:

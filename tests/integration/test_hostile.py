@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from harness import HEAD, RawResponse, assert_json_error, raw_request, read_all, wait_until
+from harness import HEAD, RawResponse, assert_json_error, measurable_memory, raw_request, read_all, wait_until
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "fixtures"))
 from raw_backend import CLOSE, RawBackend, reply  # noqa: E402
@@ -33,13 +33,6 @@ def raw_backend():
 
 def send(s, data, timeout=5.0):
     return RawResponse(raw_request(s.port, data, read_timeout=timeout))
-
-
-def measurable_memory():
-    """Environment for a sluice whose memory a test measures: under ASan, freed memory is held in
-    a quarantine (256 MiB by default) and would be counted; the rest of ASan's checks stay on."""
-    asan = os.environ.get("ASAN_OPTIONS")
-    return {"ASAN_OPTIONS": asan + ":quarantine_size_mb=0:thread_local_quarantine_size_kb=0"} if asan else None
 
 
 def rss_kib(pid, field="VmRSS"):

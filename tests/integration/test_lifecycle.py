@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from harness import wait_until
+from harness import read_head, wait_until
 
 BASE = """listen: {listen}
 admin: {admin}
@@ -169,12 +169,7 @@ def test_waiters_still_queued_when_shutdown_timeout_ends_get_503(backend, start_
 
 def read_response(sock):
     """One HTTP/1.1 response with a Content-Length, read off a socket: (head, body)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        assert chunk, data
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
+    head, body = read_head(sock)
     length = int([line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")][0])
     while len(body) < length:
         chunk = sock.recv(65536)

@@ -12,7 +12,7 @@ import time
 import httpx
 import requests
 
-from harness import RawResponse, assert_json_error, policy, read_all, wait_until
+from harness import RawResponse, assert_json_error, policy, read_all, read_head, wait_until
 
 MiB = 1024 * 1024
 
@@ -63,12 +63,7 @@ def test_head_has_no_body_and_keeps_the_connection_usable(backend, start_sluice)
     # they would be read as the start of the second response
     with socket.create_connection(("127.0.0.1", s.port), timeout=5) as sock:
         sock.sendall(b"HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n")
-        first = b""
-        while b"\r\n\r\n" not in first:
-            chunk = sock.recv(4096)
-            assert chunk, first
-            first += chunk
-        head, _, rest = first.partition(b"\r\n\r\n")
+        head, rest = read_head(sock)
         assert head.startswith(b"HTTP/1.1 200"), head
         assert rest == b"", rest
         sock.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

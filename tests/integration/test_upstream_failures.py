@@ -6,7 +6,7 @@ import time
 
 import requests
 
-from harness import assert_json_error, free_port, policy, wait_until
+from harness import assert_json_error, free_port, policy, read_head, wait_until
 
 
 def test_deadline_gives_504_and_cancels_the_backend_request(backend, start_sluice):
@@ -20,6 +20,39 @@ def test_deadline_gives_504_and_cancels_the_backend_request(backend, start_sluic
     wait_until(lambda: backend.stats()["cancelled"] >= 1, timeout=5, what="backend to see the abort")
     # the aborted exchange's connection is not handed to the next request
     assert requests.get(s.url + "/hello").text == "hello\n"
+    # a 504 of a slow app is a timeout, told from a wait by upstream_ms and kind="deadline"
+    log = {line["request_id"]: line for line in wait_until(lambda: len(s.access_log()) == 2 and s.access_log())}
+    assert log["deadline-1"]["status"] == 504 and log["deadline-1"]["decision"] == "timeout", log
+    assert log["deadline-1"]["upstream_ms"] >= 400, log
+    assert s.metric("sluice_admission_total", route="api", decision="timeout") == 1
+    assert s.metric("sluice_admission_total", route="api", decision="admitted") == 1  # /hello only
+    assert s.metric("sluice_upstream_errors_total", route="api", kind="deadline") == 1
+
+
+def test_deadline_runs_from_the_head_while_the_body_arrives(backend, start_sluice):
+    """HTTP/1.1: the route's timeout starts once the request head is in, before the body
+    (streamed after admission): a body sent too slowly gets the 504. That is the client's
+    slowness, not the app's: not counted as kind="deadline"."""
+    s = start_sluice(policy(timeout="800ms"), upstream=backend.address)
+    c = socket.create_connection(("127.0.0.1", s.port))
+    c.settimeout(10)
+    started = time.monotonic()
+    c.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+    for _ in range(6):
+        time.sleep(0.25)
+        try:
+            c.sendall(b"x" * 5)
+        except OSError:
+            break
+    head, _ = read_head(c)
+    elapsed = time.monotonic() - started
+    c.close()
+    assert head.startswith(b"HTTP/1.1 504 "), head
+    assert 0.7 <= elapsed < 2.5, elapsed
+    line = wait_until(lambda: s.access_log(), what="the access log line")[0]
+    assert line["decision"] == "timeout" and line["status"] == 504, line
+    assert s.metrics()[("sluice_upstream_errors_total", frozenset({"route": "api", "kind": "deadline"}.items()))] == 0
+    assert s.metric("sluice_admission_total", route="api", decision="timeout") == 1
 
 
 def test_read_timeout_before_the_head_gives_504(backend, start_sluice):
@@ -34,6 +67,12 @@ def test_read_timeout_before_the_head_gives_504(backend, start_sluice):
     assert s.metric("sluice_upstream_errors_total", route="api", kind="read_timeout") == 1
     # a silence shorter than read_timeout is fine
     assert requests.get(s.url + "/slow?ms=100").status_code == 200
+    # the 504 counts as a timeout, not as admitted
+    assert s.metric("sluice_admission_total", route="api", decision="timeout") == 1
+    assert s.metric("sluice_admission_total", route="api", decision="admitted") == 1
+    assert s.metrics()[("sluice_upstream_errors_total", frozenset({"route": "api", "kind": "deadline"}.items()))] == 0
+    decisions = sorted((line["status"], line["decision"]) for line in wait_until(lambda: len(s.access_log()) == 2 and s.access_log()))
+    assert decisions == [(200, "admitted"), (504, "timeout")], decisions
 
 
 def test_read_timeout_after_the_head_cuts_the_client_connection(backend, start_sluice):

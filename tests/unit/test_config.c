@@ -1606,6 +1606,12 @@ static void test_examples(void)
             CHECK_EQ_U64(c->routes[0].rate_limits[0].burst, 20);
             CHECK(c->routes[0].rate_limits[0].per.keys[0].kind == CFG_KEY_CLIENT_IP);
         }
+        /* what users copy never shows them the app's tracebacks */
+        for (size_t i = 0; c != NULL && i != c->num_routes; ++i) {
+            if (!c->routes[i].errors.hide_upstream_5xx)
+                fprintf(stderr, "example %s: route %s shows upstream 5xx bodies\n", path, c->routes[i].name);
+            CHECK(c->routes[i].errors.hide_upstream_5xx);
+        }
         cfg_free(c);
         ++loaded;
     }
