@@ -157,7 +157,9 @@ class Backend:
         self._post("/stats/reset-peak")
 
     def stop(self):
-        stop_process(self.proc)
+        # uvicorn 0.17 waits without end for connections still open at SIGTERM (it has no
+        # graceful-shutdown timeout): a few seconds, then it is killed
+        stop_process(self.proc, timeout=3)
         self.log.close()
 
 

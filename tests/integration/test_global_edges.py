@@ -123,14 +123,14 @@ def test_global_concurrency_holds_while_redis_pauses_and_resumes(redis, app, sta
     for s in (a, b):
         wait_until(lambda: redis_up(s) == 1, timeout=5, what="sluice_redis_up == 1")
     app.reset()
-    stop_at = time.monotonic() + 9
+    stop_at = time.monotonic() + 7.5
     futures = keep_busy(a.url + "/slow?ms=1000", 6, stop_at) + keep_busy(b.url + "/slow?ms=1000", 6, stop_at)
     wait_until(lambda: app.stats()["in_flight"] == 4, timeout=5, what="4 in flight")
-    time.sleep(1.5)
+    time.sleep(1.2)
     os.kill(redis.pid, signal.SIGSTOP)
     try:
         wait_until(lambda: redis_up(a) == 0 or redis_up(b) == 0, timeout=5, what="an instance sees Redis down")
-        time.sleep(2.5)
+        time.sleep(2.0)
     finally:
         os.kill(redis.pid, signal.SIGCONT)
     wait_until(lambda: redis_up(a) == 1 and redis_up(b) == 1, timeout=10, what="both see Redis again")

@@ -101,10 +101,10 @@ def test_hold_aborted_counts_the_work_the_app_still_does(backend, start_sluice):
     assert s2.metric("sluice_aborted_in_flight", route="api") == 0
 
 
-def test_a_fair_route_wide_rate_limit_keeps_the_share_of_a_modest_client(backend, start_sluice):
+def test_a_fair_route_wide_rate_limit_keeps_the_share_of_a_modest_client(tornado_backend, start_sluice):
     """rate 40/s for the route, 16 greedy client addresses hammering it, one client asking 2/s:
     with fair: client_ip the modest client gets (nearly) everything it asks, without it next to
-    nothing; the route still passes no more than its rate."""
+    nothing; the route still passes no more than its rate. (Admission alone: one app is enough.)"""
     import http.client
     import threading
 
@@ -139,7 +139,7 @@ def test_a_fair_route_wide_rate_limit_keeps_the_share_of_a_modest_client(backend
 
     results = {}
     for fair in ("", ", fair: client_ip"):
-        s = start_sluice(policy(f"    rate_limits: [{{name: route, rate: 40/s, burst: 20{fair}}}]\n"), upstream=backend.address)
+        s = start_sluice(policy(f"    rate_limits: [{{name: route, rate: 40/s, burst: 20{fair}}}]\n"), upstream=tornado_backend.address)
         stop, counts, lock = threading.Event(), [], threading.Lock()
         threads = attack(s, stop, counts, lock)
         for t in threads:
