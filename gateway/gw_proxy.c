@@ -177,7 +177,6 @@ static int on_upstream_head(gw_exchange_t *ex, int status, const gw_h1_header_t 
         return upgraded(r, headers, num_headers);
 
     if (status >= 500 && r->route->cfg->errors.hide_upstream_5xx) {
-        /* TODO(lead): errors.scrub_tracebacks (4xx/5xx bodies showing a stack trace) */
         r->proxy.calls->respond_error(r, status, "upstream_error", "the upstream failed to handle the request");
         finish(r, GW_VERDICT_FAILED); /* the exchange ends with this -1 (its socket is closed) */
         return -1;
