@@ -39,11 +39,32 @@ static void respond_metrics(gw_ctx_t *ctx, h2o_req_t *req)
     /* requests that matched no route (404) or never got a head (408) */
     names[n - 1] = "_none";
     metrics[n - 1] = &ctx->no_route_metrics;
-    gw_metrics_source_t src = {names, metrics, n, ctx->config_reloads_ok, ctx->config_reloads_failed, &ctx->redis_metrics};
+    size_t num_limits = 0;
+    for (size_t i = 0; i != gen->config->num_routes; ++i)
+        num_limits += gw_admission_num_concurrency(gen->routes[i].admission);
+    gw_limit_gauge_t *limits = malloc((num_limits + 1) * sizeof(*limits));
+    if (limits == NULL)
+        h2o_fatal("no memory");
+    num_limits = 0;
+    for (size_t i = 0; i != gen->config->num_routes; ++i) {
+        const gw_admission_t *adm = gen->routes[i].admission;
+        for (size_t k = 0; k != gw_admission_num_concurrency(adm); ++k)
+            limits[num_limits++] =
+                (gw_limit_gauge_t){names[i], gw_admission_concurrency_name(adm, k), gw_admission_concurrency_limit(adm, k)};
+    }
+    gw_metrics_source_t src = {.route_names = names,
+                               .routes = metrics,
+                               .num_routes = n,
+                               .config_reloads_ok = ctx->config_reloads_ok,
+                               .config_reloads_failed = ctx->config_reloads_failed,
+                               .redis = &ctx->redis_metrics,
+                               .limits = limits,
+                               .num_limits = num_limits};
     size_t len;
     char *text = gw_metrics_render(&src, &len);
     free(names);
     free(metrics);
+    free(limits);
     respond_malloced(req, "text/plain; version=0.0.4", text, len);
 }
 
