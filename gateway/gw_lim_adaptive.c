@@ -33,7 +33,7 @@ static void adaptive_release(gw_limiter_t *l, gw_hold_t *h, const gw_sample_t *s
         int saturated = pol_adaptive_saturated(&a->policy);
         gw_lim_local_slots_load(a->slots, h, &in_flight, &queued);
         /* the new limit first, so that the slot given back below goes to a waiter only within it */
-        if (pol_adaptive_sample(&a->policy, gw_now_ns(), sample->latency_ns, sample->dropped, in_flight, queued) ||
+        if (pol_adaptive_sample(&a->policy, gw_now_ns(), h->since_ns, sample->latency_ns, sample->dropped, in_flight, queued) ||
             pol_adaptive_saturated(&a->policy) != saturated)
             apply(a);
     }

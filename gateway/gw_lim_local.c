@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include "gw_clock.h"
 #include "pol_gcra.h"
 #include "pol_keyed.h"
 #include "pol_sema.h"
@@ -146,6 +147,7 @@ static void hand_over(gw_lim_slots_t *s, pol_waiter_t *w, pol_sema_t *sema)
     --s->queued;
     ++s->in_flight;
     h->state = GW_HOLD_HELD;
+    h->since_ns = gw_now_ns();
     h->entry = sema;
     gw_hold_wake(s->loop, s->zero, h, GW_LIM_ADMIT);
 }

@@ -6,13 +6,14 @@
 #define MIN_WINDOW_NS (100 * MS)
 #define MAX_WINDOW_NS (60000 * MS)
 #define MIN_SAMPLES 8   /* samples (latencies and drops) that close a window */
-#define MIN_LATENCIES 4 /* a median of fewer says nothing */
+#define MIN_LATENCIES 4 /* the latency of fewer says nothing */
 #define PROBE_SAMPLES 8 /* latencies that end a probe (fewer for a limit below 8, at least 4) */
 #define PROBE_TIMEOUT_NS (500 * MS)
 #define PROBE_INTERVAL_NS (10000 * MS)
 #define PROBE_AFTER_DECREASES 3 /* decreases in a row that call for a probe */
 #define PROBE_SOON_WINDOWS 3    /* the fewest windows between two probes */
 #define TOLERANCE 0.1
+#define IDLE_NS (1000 * MS) /* no sample for this long (and 4 windows): the window starts afresh */
 
 static double clamp(const pol_adaptive_t *a, double v)
 {
@@ -79,11 +80,18 @@ static int cmp_u32(const void *x, const void *y)
     return p < q ? -1 : p > q;
 }
 
-/* The median of the latencies kept, in ns (num_lat >= 1). */
-static uint64_t median_ns(pol_adaptive_t *a)
+/* The window's latency: the mean of the middle half of the latencies kept (the interquartile
+ * mean), in ns (num_lat >= 1). Percentile-based like a median (the slowest and fastest quarter
+ * do not count), but it moves smoothly with the share of requests that queued: the median of a
+ * backend whose requests either wait one service time or none jumps from one to the other. */
+static uint64_t latency_ns(pol_adaptive_t *a)
 {
     qsort(a->lat_us, a->num_lat, sizeof(a->lat_us[0]), cmp_u32);
-    return (uint64_t)a->lat_us[a->num_lat / 2] * 1000u;
+    uint32_t lo = a->num_lat / 4, hi = a->num_lat - a->num_lat / 4;
+    uint64_t sum = 0;
+    for (uint32_t i = lo; i != hi; ++i)
+        sum += a->lat_us[i];
+    return sum * 1000u / (hi - lo);
 }
 
 static void keep_latency(pol_adaptive_t *a, uint64_t latency_ns)
@@ -103,8 +111,9 @@ static void keep_latency(pol_adaptive_t *a, uint64_t latency_ns)
 
 static uint64_t window_ns(const pol_adaptive_t *a)
 {
-    /* long enough that requests sent after it began come back within it */
-    uint64_t w = 2 * a->rtt_ns;
+    /* a few round trips of the backend without a queue; with a queue, it lasts until the
+     * requests sent after it began come back (MIN_SAMPLES of them), so about one latency more */
+    uint64_t w = 2 * a->base_ns;
     return w < MIN_WINDOW_NS ? MIN_WINDOW_NS : w > MAX_WINDOW_NS ? MAX_WINDOW_NS : w;
 }
 
@@ -123,7 +132,7 @@ static void end_probe(pol_adaptive_t *a, uint64_t now_ns)
     ++a->probes;
     a->candidate_ns = 0;
     if (a->num_lat >= MIN_LATENCIES) {
-        uint64_t rtt = median_ns(a);
+        uint64_t rtt = latency_ns(a);
         if (rtt * 20 < a->base_ns * 19)
             a->base_ns = rtt; /* `base` was measured with a queue */
         else if (a->probe_may_raise && rtt * 10 >= a->probe_rtt_ns * 9)
@@ -153,7 +162,7 @@ static void close_window(pol_adaptive_t *a, uint64_t now_ns)
     ++a->windows;
     ++a->since_probe;
     if (a->num_lat >= MIN_LATENCIES) {
-        uint64_t rtt = median_ns(a);
+        uint64_t rtt = latency_ns(a);
         int first = a->base_ns == 0;
         a->rtt_ns = rtt;
         if (a->candidate_ns != 0 && rtt * 9 <= a->candidate_ns * 10)
@@ -162,7 +171,7 @@ static void close_window(pol_adaptive_t *a, uint64_t now_ns)
         if (first || rtt < a->base_ns)
             a->base_ns = rtt;
         /* latencies within TOLERANCE of `base` count as no queue: `base` is the lowest of noisy
-         * medians, a little below the typical one */
+         * window latencies, a little below the typical one */
         double gradient = (double)a->base_ns * (1 + TOLERANCE) / (double)rtt;
         if (gradient > 1)
             gradient = 1;
@@ -175,9 +184,11 @@ static void close_window(pol_adaptive_t *a, uint64_t now_ns)
         if (first) {
             /* `base` was measured in this very window: it says nothing of a queue yet */
         } else if (queue > headroom) {
+            /* straight to where the queue would be the headroom: the window's requests were all
+             * sent under this limit, so its latency is this limit's, not an older one's */
             double target = used * gradient + headroom;
             if (target < limit)
-                next = limit + (target - limit) / 2;
+                next = target;
         } else if (a->limited && used * 2 >= limit) {
             /* demand exceeds the limit and the backend keeps up: no queue at all means spare
              * capacity, so grow fast; a small queue means close, so approach */
@@ -203,11 +214,19 @@ static void close_window(pol_adaptive_t *a, uint64_t now_ns)
         start_window(a, now_ns);
 }
 
-int pol_adaptive_sample(pol_adaptive_t *a, uint64_t now_ns, uint64_t latency_ns, int dropped, uint32_t in_flight, uint32_t queued)
+int pol_adaptive_sample(pol_adaptive_t *a, uint64_t now_ns, uint64_t admitted_ns, uint64_t latency_ns, int dropped,
+                        uint32_t in_flight, uint32_t queued)
 {
     uint32_t before = pol_adaptive_limit(a);
-    if (a->start_ns == 0) /* the first sample: the first window began when its exchange did */
-        a->start_ns = latency_ns < now_ns ? now_ns - latency_ns : now_ns;
+    if (a->start_ns == 0) /* the first sample: the first window began when it was admitted */
+        a->start_ns = admitted_ns;
+    if (a->last_ns != 0 && now_ns - a->last_ns > IDLE_NS + 4 * window_ns(a)) {
+        /* the first sample after an idle period: what the window (or a probe) held before it
+         * says nothing of now; start afresh, with the limit learned */
+        a->phase = POL_ADAPTIVE_LEARN;
+        start_window(a, now_ns);
+    }
+    a->last_ns = now_ns;
     if (in_flight > a->max_in_flight)
         a->max_in_flight = in_flight;
     if (queued != 0 || in_flight >= before)
@@ -215,8 +234,8 @@ int pol_adaptive_sample(pol_adaptive_t *a, uint64_t now_ns, uint64_t latency_ns,
     if (dropped) {
         if (a->phase == POL_ADAPTIVE_LEARN)
             ++a->drops;
-    } else if (latency_ns != 0 && latency_ns <= now_ns && now_ns - latency_ns >= a->start_ns) {
-        /* only exchanges begun since the window (or probe) began: they ran under its limit */
+    } else if (latency_ns != 0 && admitted_ns >= a->start_ns) {
+        /* only requests admitted since the window (or probe) began: they ran under its limit */
         keep_latency(a, latency_ns);
     }
     if (a->phase == POL_ADAPTIVE_PROBE) {

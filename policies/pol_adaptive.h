@@ -4,7 +4,7 @@
  *
  * The model: a backend of capacity C answers in its no-load latency `base` while at most C
  * requests are in it; past C, the excess queues inside it and every request waits longer. So with
- * `used` requests in flight and a window's median latency `rtt`, about
+ * `used` requests in flight and a window's latency `rtt`, about
  *     queue = used * (1 - base / rtt)
  * of them wait inside the backend (TCP Vegas's estimate, as in Netflix's VegasLimit; latencies
  * within 10% of `base` count as no queue, for noise). The limit aims at a small queue, the
@@ -16,14 +16,15 @@
  * doubled capacity is found in a few windows; a small queue approaches the headroom by halves.
  *
  * What the anchors miss, and how this one does it:
- * - Percentiles, not the mean: a window's latency is its median, so a few slow requests move
- *   nothing; `base` is the lowest window median seen.
+ * - Percentiles, not the mean: a window's latency is the mean of its middle half (between the
+ *   25th and 75th percentiles), so a few slow requests move nothing, yet it follows the share of
+ *   queued requests smoothly where a median would jump; `base` is the lowest window latency seen.
  * - No collapse to measure `base`. A stale `base` is the hard part: too low, the limit is pushed
  *   down for nothing; too high, queueing goes unseen (Gradient2's long average drifts up under
  *   sustained load, Vegas's probe takes a queued sample for the no-load one). Envoy pins the limit
  *   to 1-3 and sheds traffic to measure it (its issues 8337, 18152). Here a probe halves the limit
  *   (never below `min`) for a few round trips while the excess waits in the route's room, and
- *   takes the median latency of the requests sent after it began (they ran beside fewer than the
+ *   takes the latency of the requests admitted after it began (they ran beside fewer than the
  *   half: Envoy's 11579). A probe that finds lower latency lowers `base`. After three decreases
  *   in a row, a probe as slow as the window before it, and the window after it as slow again
  *   (halving the concurrency did not help: that is the backend's own latency, not a queue),
@@ -33,7 +34,9 @@
  * - Drops: a window whose exchanges failed or timed out (sample `dropped`) takes the limit down
  *   by half their share (all dropped: halved).
  * - Idle: nothing moves without samples (there is no timer); a window closes only on a sample,
- *   once it is long enough (2 x the latency, at least 100 ms) and holds 8 samples.
+ *   once it is long enough (2 x base, at least 100 ms) and holds 8 samples; the first sample
+ *   after a silence of a second (or 4 windows) starts a new window, dropping what the old one
+ *   (or a probe) held.
  * - Demand below the limit never raises it (Gradient2's "app limited" rule).
  * - A reload keeps the learned state (pol_adaptive_set_bounds clamps it to new bounds).
  *
@@ -52,13 +55,14 @@ typedef struct st_pol_adaptive_t {
     uint32_t min, max;
     double limit;     /* the learned limit, within [min, max] */
     uint64_t base_ns; /* no-load latency; 0 until a window measured one */
-    uint64_t rtt_ns;  /* the last window's median latency */
+    uint64_t rtt_ns;  /* the last window's latency */
     int saturated;    /* the last window saw the backend queueing (or dropping) */
     uint64_t windows; /* windows closed (for describe and tests) */
     uint64_t probes;  /* probes finished */
     pol_adaptive_phase_t phase;
     /* the current window (or probe) */
     uint64_t start_ns;
+    uint64_t last_ns;       /* the last sample */
     uint32_t fresh;         /* latencies of exchanges begun since start_ns */
     uint32_t drops;         /* failed or timed-out exchanges */
     uint32_t max_in_flight; /* most in flight seen at a sample */
@@ -66,7 +70,7 @@ typedef struct st_pol_adaptive_t {
     /* probes */
     uint32_t probe_limit;
     uint64_t probe_due_ns; /* the next probe when the window closes after this */
-    uint64_t probe_rtt_ns; /* the median latency at the full limit, just before the probe */
+    uint64_t probe_rtt_ns; /* the latency at the full limit, just before the probe */
     int probe_may_raise;   /* the probe follows decreases: it may find that `base` grew */
     uint64_t candidate_ns; /* a probe's latency, as high as before it: `base` if the next window agrees */
     unsigned decreases;    /* windows in a row that lowered the limit */
@@ -83,10 +87,12 @@ void pol_adaptive_init(pol_adaptive_t *a, uint32_t min, uint32_t max, uint32_t i
 /* New bounds (a reload): the learned limit and latencies are kept, the limit clamped to them. */
 void pol_adaptive_set_bounds(pol_adaptive_t *a, uint32_t min, uint32_t max);
 
-/* One finished exchange of a request this limit admitted, at now_ns: its upstream latency (to
- * the response head), whether it failed or timed out, and the semaphore's state when it ended:
- * requests in flight (counting this one) and waiting. Returns 1 when pol_adaptive_limit changed. */
-int pol_adaptive_sample(pol_adaptive_t *a, uint64_t now_ns, uint64_t latency_ns, int dropped, uint32_t in_flight, uint32_t queued);
+/* One finished exchange of a request this limit admitted, at now_ns: when it was admitted (given
+ * its slot), its upstream latency (to the response head), whether it failed or timed out, and the
+ * semaphore's state when it ended: requests in flight (counting this one) and waiting. Returns 1
+ * when pol_adaptive_limit changed. */
+int pol_adaptive_sample(pol_adaptive_t *a, uint64_t now_ns, uint64_t admitted_ns, uint64_t latency_ns, int dropped,
+                        uint32_t in_flight, uint32_t queued);
 
 /* The limit to apply now: the learned one, or during a probe the probe's (lower). */
 uint32_t pol_adaptive_limit(const pol_adaptive_t *a);

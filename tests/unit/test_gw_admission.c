@@ -709,13 +709,15 @@ static void test_adaptive_limit(void)
         CHECK(begin(&r[i], adm) == 1);
     for (int i = 4; i != 8; ++i)
         CHECK(begin(&r[i], adm) == 0);
-    /* eight exchanges that failed after 200 ms: the window closes on the eighth, the limit halves */
+    /* eight failed exchanges: the window closes on the eighth, 100 ms after the first was
+     * admitted, and the limit halves */
     gw_sample_t failed = {200 * 1000000ull, 1};
     for (int i = 0; i != 4; ++i)
         gw_admit_release(&r[i].a, &failed);
     run_until(&r[7].answers, 1000);
     CHECK(r[4].answers == 1 && r[7].answers == 1 && r[7].res.outcome == GW_ADMIT_PASS);
     CHECK_EQ_U64(gw_admission_concurrency_limit(adm, 0), 4);
+    run_for(110);
     for (int i = 4; i != 7; ++i)
         gw_admit_release(&r[i].a, &failed);
     CHECK(contains(lim, "\"in_flight\":1"));

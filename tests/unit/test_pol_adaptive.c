@@ -73,7 +73,7 @@ static void finish(size_t i)
     int dropped = sim.drop_pct != 0 && rnd() % 100 < sim.drop_pct;
     /* clients beyond the limit wait in the room */
     uint32_t queued = sim.clients > sim.in_flight && sim.in_flight >= pol_adaptive_limit(&sim.a) ? 1 : 0;
-    pol_adaptive_sample(&sim.a, sim.now, latency, dropped, sim.in_flight, queued);
+    pol_adaptive_sample(&sim.a, sim.now, sim.run_sent[i], latency, dropped, sim.in_flight, queued);
     --sim.in_flight;
     ++sim.done;
     if (sim.num_lat < MAX_LAT)
@@ -259,7 +259,7 @@ static void test_idle(void)
     CHECK_EQ_U64(sim.a.windows, windows);
     /* one sample after the idle minute: no window closes on it, and a probe the drain began has
      * run out (it gives the learned limit back, having learned nothing) */
-    pol_adaptive_sample(&sim.a, sim.now, 50 * MS, 0, 1, 0);
+    pol_adaptive_sample(&sim.a, sim.now, sim.now - 50 * MS, 50 * MS, 0, 1, 0);
     CHECK_EQ_U64(pol_adaptive_learned(&sim.a), learned);
     CHECK_EQ_U64(pol_adaptive_limit(&sim.a), learned);
     CHECK_EQ_U64(sim.a.windows, windows);
@@ -274,6 +274,14 @@ static void test_idle(void)
     check_converged("after idle", 5 * SEC, 20, 40, 0.9);
 }
 
+/* One sample 10 ms after the last, of a request admitted `latency` (or, dropped, 200 ms) before,
+ * with someone waiting. */
+static void feed(pol_adaptive_t *a, uint64_t *now, uint64_t latency, int dropped, uint32_t in_flight)
+{
+    *now += 10 * MS;
+    pol_adaptive_sample(a, *now, *now - (dropped ? 200 * MS : latency), latency, dropped, in_flight, 1);
+}
+
 /* Failed or timed-out exchanges take the limit down: all dropped halves it each window. */
 static void test_drops(void)
 {
@@ -282,15 +290,15 @@ static void test_drops(void)
     uint64_t now = SEC;
     /* one window of good samples at the limit, with a queue-free latency */
     for (int i = 0; i != 20; ++i)
-        pol_adaptive_sample(&a, now += 10 * MS, 5 * MS, 0, 64, 1);
+        feed(&a, &now, 5 * MS, 0, 64);
     uint32_t before = pol_adaptive_learned(&a);
     CHECK(before >= 64);
     while (a.phase == POL_ADAPTIVE_PROBE)
-        pol_adaptive_sample(&a, now += 10 * MS, 5 * MS, 0, 10, 1);
+        feed(&a, &now, 5 * MS, 0, 10);
     before = pol_adaptive_learned(&a);
     uint64_t windows = a.windows;
     while (a.windows == windows)
-        pol_adaptive_sample(&a, now += 10 * MS, 0, 1, before, 1);
+        feed(&a, &now, 0, 1, before);
     /* the window also holds the probe's last good sample: nearly all dropped, nearly halved */
     CHECK(pol_adaptive_learned(&a) * 2 >= before && pol_adaptive_learned(&a) * 100 <= before * 56 + 100);
     CHECK(pol_adaptive_saturated(&a));
@@ -298,11 +306,11 @@ static void test_drops(void)
     double limit = a.limit;
     windows = a.windows;
     while (a.windows == windows)
-        pol_adaptive_sample(&a, now += 10 * MS, 0, 1, before, 1);
+        feed(&a, &now, 0, 1, before);
     CHECK(a.limit == limit / 2);
     /* many windows of drops: down to min, never below */
     for (int i = 0; i != 2000; ++i)
-        pol_adaptive_sample(&a, now += 10 * MS, 0, 1, 2, 1);
+        feed(&a, &now, 0, 1, 2);
     CHECK_EQ_U64(pol_adaptive_learned(&a), 2);
     CHECK(pol_adaptive_limit(&a) >= 2);
 
