@@ -697,7 +697,7 @@ static int contains(const gw_limiter_t *l, const char *text)
 static void test_adaptive_limit(void)
 {
     const cfg_route_t *rt = route("auto");
-    gw_limiter_t *lim = gw_lim_adaptive_new(loop, &zero, "auto", &rt->concurrency[0], 1, 42);
+    gw_limiter_t *lim = gw_lim_adaptive_new(loop, &zero, "auto", &rt->concurrency[0], 3, 42); /* 3 priority levels */
     gw_limiter_t *concs[] = {lim};
     gw_admission_t *adm = gw_admission_new(&env, rt, CFG_REDIS_FALLBACK_DENY, NULL, concs);
     CHECK_EQ_U64(gw_admission_concurrency_limit(adm, 0), 4);
@@ -733,10 +733,20 @@ static void test_adaptive_limit(void)
         CHECK(begin(&r[i], adm) == 1);
     for (int i = 10; i != 13; ++i)
         CHECK(begin(&r[i], adm) == 0);
+    /* the backend is saturated (the window's drops): the room of 8 is squeezed, the least
+     * important level may fill 8/3 of it, the middle one 16/3 */
+    request_t low, mid;
+    request_init(&low, NULL);
+    request_init(&mid, NULL);
+    CHECK(gw_admit_begin(&low.a, adm, &low.keys, 2, far_deadline(), &low.metrics, on_answer, &low, &low.res) == -1);
+    CHECK(low.res.outcome == GW_ADMIT_QUEUE_FULL);
+    CHECK(gw_admit_begin(&mid.a, adm, &mid.keys, 1, far_deadline(), &mid.metrics, on_answer, &mid, &mid.res) == 0);
+    request_done(&low);
+    request_done(&mid);
     cfg_concurrency_t raised = rt->concurrency[0];
     raised.adaptive_min = 6;
-    CHECK(gw_lim_adaptive_compatible(lim, &raised, 1));
-    CHECK(!gw_lim_adaptive_compatible(lim, &raised, 2));
+    CHECK(gw_lim_adaptive_compatible(lim, &raised, 3));
+    CHECK(!gw_lim_adaptive_compatible(lim, &raised, 1));
     gw_lim_adaptive_reconfigure(lim, &raised);
     CHECK_EQ_U64(gw_admission_concurrency_limit(adm, 0), 6);
     CHECK(r[10].answers == 0); /* not inline */
@@ -751,7 +761,7 @@ static void test_adaptive_limit(void)
     /* a fixed limit is not an adaptive one */
     gw_limiter_t *fixed = gw_lim_local_slots_new(loop, &zero, "auto", &rt->concurrency[0], 4, 1, 1);
     CHECK(!gw_lim_adaptive_compatible(fixed, &rt->concurrency[0], 1));
-    CHECK(!gw_lim_local_slots_compatible(lim, &rt->concurrency[0], 1));
+    CHECK(!gw_lim_local_slots_compatible(lim, &rt->concurrency[0], 3));
     gw_limiter_unref(fixed);
     gw_admission_free(adm);
 }
