@@ -3,7 +3,7 @@
  * reports one latency distribution for every response, but under overload the latency that
  * matters is that of the admitted requests, apart from the fast 429/503s a gateway sheds.
  *
- *   loadgen [-c CONNECTIONS] [-d SECONDS] [-p PATH] [-H 'NAME: VALUE'] [-r RATE] [-i SECONDS] HOST:PORT
+ *   loadgen [-c CONNECTIONS] [-d SECONDS] [-p PATH] [-H "NAME: VALUE"] [-r RATE] [-i SECONDS] [-o FILE] HOST:PORT
  *
  * Each connection sends GET PATH, waits for the whole response, and sends the next one on the
  * same connection (a new one when the server closes it). Prints one line of key=value pairs:
@@ -15,7 +15,8 @@
  * millisecond offers whatever the CPU allows, not a chosen load); an arrival that finds every
  * connection busy is not sent and counted as `unsent`. With -i, one line per interval comes first:
  * `series t=END ok=N shed=N ok_p50_ms=X ok_p99_ms=X` (responses that ended in the interval).
- * -H adds a request header (up to 8).
+ * -H adds a request header (up to 8). -o FILE writes one line per response: when it ended (ms from
+ * the start), its latency (us) and its class (o: 2xx, s: 429/503, x: other).
  *
  * At the end of the run no new request is sent, and loadgen waits (up to DRAIN_SECONDS) for
  * the answers to those in flight before it closes its connections: hanging up on them would
@@ -69,6 +70,7 @@ static int n_waiting;
 static double rate;       /* -r: requests per second, open loop; 0: closed loop */
 static uint64_t n_unsent; /* -r: arrivals that found no idle connection */
 static uint64_t start_ns;
+static FILE *out_file; /* -o */
 static conn_t idle_list = {.idle_prev = &idle_list, .idle_next = &idle_list};
 
 static void idle_remove(conn_t *c)
@@ -139,14 +141,14 @@ static double percentile_ms(samples_t *s, double p)
 /* -i: the ok and shed responses that ended in each interval, ok latencies sorted per interval. */
 static void print_series(double interval, double elapsed)
 {
-    size_t n = (size_t)(elapsed / interval + 0.999);
+    size_t n = (size_t)(elapsed / interval + 0.5); /* the run's last few ms go to the last interval */
     uint32_t *lat = malloc((ok_samples.len + 1) * sizeof(*lat));
     if (lat == NULL) {
         perror("malloc");
         exit(1);
     }
     for (size_t k = 0; k != n; ++k) {
-        uint32_t lo = (uint32_t)(k * interval * 1000), hi = (uint32_t)((k + 1) * interval * 1000);
+        uint32_t lo = (uint32_t)(k * interval * 1000), hi = k + 1 == n ? UINT32_MAX : (uint32_t)((k + 1) * interval * 1000);
         size_t ok = 0, shed = 0;
         for (size_t i = 0; i != ok_samples.len; ++i)
             if (ok_samples.at_ms[i] >= lo && ok_samples.at_ms[i] < hi)
@@ -313,12 +315,16 @@ static void on_readable(conn_t *c)
         }
         uint64_t now = now_ns(), latency = now - c->sent_at_ns;
         n_requests++;
+        char class = 'x';
         if (status >= 200 && status < 300)
-            record(&ok_samples, latency, now);
+            record(&ok_samples, latency, now), class = 'o';
         else if (status == 429 || status == 503)
-            record(&shed_samples, latency, now);
+            record(&shed_samples, latency, now), class = 's';
         else
             n_other++;
+        if (out_file != NULL)
+            fprintf(out_file, "%llu %llu %c\n", (unsigned long long)((now - start_ns) / 1000000u),
+                    (unsigned long long)(latency / 1000u), class);
         if (!keep_alive) {
             reopen_conn(c);
             return;
@@ -336,7 +342,7 @@ int main(int argc, char **argv)
     size_t num_headers = 0;
     double interval = 0;
     int opt;
-    while ((opt = getopt(argc, argv, "c:d:p:H:r:i:")) != -1) {
+    while ((opt = getopt(argc, argv, "c:d:p:H:r:i:o:")) != -1) {
         switch (opt) {
         case 'c':
             connections = atoi(optarg);
@@ -360,9 +366,16 @@ int main(int argc, char **argv)
         case 'i':
             interval = atof(optarg);
             break;
+        case 'o':
+            out_file = fopen(optarg, "w");
+            if (out_file == NULL) {
+                perror(optarg);
+                return 2;
+            }
+            break;
         default:
             fprintf(stderr, "usage: loadgen [-c CONNECTIONS] [-d SECONDS] [-p PATH] [-H 'NAME: VALUE'] [-r RATE] [-i SECONDS] "
-                            "HOST:PORT\n");
+                            "[-o FILE] HOST:PORT\n");
             return 2;
         }
     }
@@ -439,6 +452,8 @@ int main(int argc, char **argv)
     }
     if (interval > 0)
         print_series(interval, elapsed);
+    if (out_file != NULL)
+        fclose(out_file);
     sort_samples(&ok_samples);
     sort_samples(&shed_samples);
     printf("requests=%llu ok=%zu shed=%zu other=%llu errors=%llu seconds=%.3f ok_p50_ms=%.3f ok_p99_ms=%.3f "
