@@ -16,21 +16,24 @@
  * doubled capacity is found in a few windows; a small queue approaches the headroom by halves.
  *
  * What the anchors miss, and how this one does it:
- * - Percentiles, not the mean: a window's latency is the mean of its middle half (between the
- *   25th and 75th percentiles), so a few slow requests move nothing, yet it follows the share of
- *   queued requests smoothly where a median would jump; `base` is the lowest window latency seen.
+ * - Percentiles, not the mean: a window's latency is the mean of its latencies between the 10th
+ *   and 90th percentiles, so a few slow requests move nothing, yet it follows the share of queued
+ *   requests smoothly where a median would jump; `base` is the lowest window latency seen.
  * - No collapse to measure `base`. A stale `base` is the hard part: too low, the limit is pushed
  *   down for nothing; too high, queueing goes unseen (Gradient2's long average drifts up under
  *   sustained load, Vegas's probe takes a queued sample for the no-load one). Envoy pins the limit
- *   to 1-3 and sheds traffic to measure it (its issues 8337, 18152). Here a probe halves the limit
- *   (never below `min`) for a few round trips while the excess waits in the route's room, and
+ *   to 1-3 and sheds traffic to measure it (its issues 8337, 18152). Here a probe lowers the limit
+ *   to half (to three quarters once `base` is settled and the limit steady: that is already below
+ *   the capacity), never below `min`, for a few round trips while the excess waits in the room, and
  *   takes the latency of the requests admitted after it began (they ran beside fewer than the
- *   half: Envoy's 11579). A probe that finds lower latency lowers `base`. After three decreases
- *   in a row, a probe as slow as the window before it, and the window after it as slow again
- *   (halving the concurrency did not help: that is the backend's own latency, not a queue),
- *   raises `base` to it: the backend became slower. Probes run after the first window, again
- *   soon while they find latencies other than `base`, after three decreases in a row, and
- *   otherwise every 10 s (or 50 x base); only while demand meets the limit.
+ *   half: Envoy's 11579). A probe that finds lower latency lowers `base`. A probe as slow as the
+ *   window before it, and the window after it as slow again (halving the concurrency did not
+ *   help: that is the backend's own latency, not a queue), raises `base` to it: the backend
+ *   became slower. Probes run every 10 s (or 50 x base), only while demand meets the limit;
+ *   sooner while they find latencies other than `base` (once the limit stops falling), and after
+ *   three decreases in a row that did not bring the latency down (it may not be a queue). The
+ *   first `base` is the fastest tenth of the first window: its first requests found the backend
+ *   idle, the others may have queued behind them.
  * - Drops: a window whose exchanges failed or timed out (sample `dropped`) takes the limit down
  *   by half their share (all dropped: halved).
  * - Idle: nothing moves without samples (there is no timer); a window closes only on a sample,
@@ -69,16 +72,18 @@ typedef struct st_pol_adaptive_t {
     int limited;            /* demand met the limit (in flight at it, or someone waiting) */
     /* probes */
     uint32_t probe_limit;
-    uint64_t probe_due_ns; /* the next probe when the window closes after this */
-    uint64_t probe_rtt_ns; /* the latency at the full limit, just before the probe */
-    int probe_may_raise;   /* the probe follows decreases: it may find that `base` grew */
-    uint64_t candidate_ns; /* a probe's latency, as high as before it: `base` if the next window agrees */
-    unsigned decreases;    /* windows in a row that lowered the limit */
-    unsigned since_probe;  /* windows since the last probe */
-    int base_settled;      /* the last probe found no lower latency than base */
-    uint64_t rng;          /* for the uniform sample of latencies */
-    uint32_t num_lat;      /* entries of lat_us in use */
+    uint64_t probe_due_ns;    /* the next probe when the window closes after this */
+    uint64_t probe_rtt_ns;    /* the latency at the full limit, just before the probe */
+    uint64_t candidate_ns;    /* a probe's latency, as high as before it: `base` if the next window agrees */
+    unsigned decreases;       /* windows in a row that lowered the limit */
+    uint64_t decrease_rtt_ns; /* the latency of the first of them */
+    unsigned since_probe;     /* windows since the last probe */
+    int base_settled;         /* the last probe found no lower latency than base */
+    uint64_t rng;             /* for the uniform sample of latencies */
+    uint64_t first_adm_ns;    /* the earliest admission among the window's latencies (0: none) */
+    uint32_t num_lat;         /* entries of lat_us and adm_us in use */
     uint32_t lat_us[POL_ADAPTIVE_SAMPLES];
+    uint32_t adm_us[POL_ADAPTIVE_SAMPLES]; /* each one's admission, from start_ns */
 } pol_adaptive_t;
 
 /* Starts learning at `initial` (clamped to [min, max]; 1 <= min <= max). `seed`: random bits. */
