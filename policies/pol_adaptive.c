@@ -78,13 +78,9 @@ static int cmp_u32(const void *x, const void *y)
     return p < q ? -1 : p > q;
 }
 
-/* The latency of the window's cohort: the requests admitted up to `cutoff_ns` (those admitted
- * later are still partly out, and the ones back already are the fast ones). It is the mean of
- * their latencies between the 10th and 90th percentiles (a trimmed mean), in ns; 0 when fewer
- * than MIN_LATENCIES are known. Percentile-based like a median (the fastest and the slowest tenth
- * do not count, so a few slow requests move nothing), but it moves smoothly with the share of
- * requests that queued: when requests either wait a whole service time or none (a backend whose
- * handlers start together), a median stays at the service time until half of them queue. */
+/* The window's cohort: the requests admitted up to `cutoff_ns` (those admitted later are still
+ * partly out, and the ones back already are the fast ones). Their number, their latencies copied
+ * to `lat` when not NULL. */
 static uint32_t cohort(const pol_adaptive_t *a, uint64_t cutoff_ns, uint32_t *lat)
 {
     uint32_t n = 0;
@@ -97,6 +93,13 @@ static uint32_t cohort(const pol_adaptive_t *a, uint64_t cutoff_ns, uint32_t *la
     return n;
 }
 
+/* The latency of the cohort up to `cutoff_ns`: the mean of its latencies between the 10th and
+ * 95th percentiles (a trimmed mean), in ns, and its 10th percentile in *low_ns (when not NULL);
+ * 0 when fewer than MIN_LATENCIES are known. Percentile-based like a median (the fastest tenth
+ * and the slowest twentieth do not count, so a few slow requests move nothing), but it moves
+ * smoothly with the share of requests that queued: when requests either wait a whole service time
+ * or none (a backend whose handlers start together), a median stays at the service time until
+ * half of them queue. */
 static uint64_t cohort_latency_ns(const pol_adaptive_t *a, uint64_t cutoff_ns, uint64_t *low_ns)
 {
     uint32_t lat[POL_ADAPTIVE_SAMPLES], n = cohort(a, cutoff_ns, lat);
@@ -105,7 +108,7 @@ static uint64_t cohort_latency_ns(const pol_adaptive_t *a, uint64_t cutoff_ns, u
     qsort(lat, n, sizeof(lat[0]), cmp_u32);
     if (low_ns != NULL)
         *low_ns = (uint64_t)lat[n / 10] * 1000u;
-    uint32_t lo = n / 10, hi = n - n / 10;
+    uint32_t lo = n / 10, hi = n - n / 20;
     uint64_t sum = 0;
     for (uint32_t i = lo; i != hi; ++i)
         sum += lat[i];

@@ -7,18 +7,26 @@
  * `used` requests in flight and a window's latency `rtt`, about
  *     queue = used * (1 - base / rtt)
  * of them wait inside the backend (TCP Vegas's estimate, as in Netflix's VegasLimit; latencies
- * within 10% of `base` count as no queue, for noise). The limit aims at a small queue, the
+ * within 5% of `base` count as no queue, for noise). The limit aims at a small queue, the
  * headroom sqrt(limit) / 2 (Envoy's and Netflix's Gradient headroom is sqrt(limit)): enough that
  * the backend never idles for want of work, little enough that its latency stays near `base`.
- * A window with more queue than that moves the limit halfway to `used * base / rtt + headroom`
- * (the gradient form: where the queue would be the headroom); a window in which demand exceeded
- * the limit and the backend showed no queue grows it by a quarter (or the headroom), so that a
- * doubled capacity is found in a few windows; a small queue approaches the headroom by halves.
+ * A window with more queue than that sets the limit to `used * base / rtt + headroom` (the
+ * gradient form: where the queue would be the headroom; at most halved); a window in which demand
+ * exceeded the limit and the backend showed no queue grows it by a quarter (or the headroom), so
+ * that a doubled capacity is found in a few windows; a small queue approaches the headroom by
+ * halves.
+ *
+ * A window measures a cohort: the requests admitted over its first 2 x base (at least 100 ms),
+ * once they are back (1.5 latencies later); the requests back first are the fast ones, so a
+ * window closed on the first answers would see less latency than there is. A cohort whose first
+ * answers already show twice the headroom of queue closes early: a deep queue is slow to come
+ * back, and that is when the limit must fall fast.
  *
  * What the anchors miss, and how this one does it:
  * - Percentiles, not the mean: a window's latency is the mean of its latencies between the 10th
- *   and 90th percentiles, so a few slow requests move nothing, yet it follows the share of queued
- *   requests smoothly where a median would jump; `base` is the lowest window latency seen.
+ *   and 95th percentiles, so a few slow requests move nothing, yet it follows the share of queued
+ *   requests smoothly where a median would jump. A window lower than `base` pulls it halfway
+ *   down (one lucky window among many noisy ones would set it below the backend's real latency).
  * - No collapse to measure `base`. A stale `base` is the hard part: too low, the limit is pushed
  *   down for nothing; too high, queueing goes unseen (Gradient2's long average drifts up under
  *   sustained load, Vegas's probe takes a queued sample for the no-load one). Envoy pins the limit
@@ -37,9 +45,8 @@
  * - Drops: a window whose exchanges failed or timed out (sample `dropped`) takes the limit down
  *   by half their share (all dropped: halved).
  * - Idle: nothing moves without samples (there is no timer); a window closes only on a sample,
- *   once it is long enough (2 x base, at least 100 ms) and holds 8 samples; the first sample
- *   after a silence of a second (or 4 windows) starts a new window, dropping what the old one
- *   (or a probe) held.
+ *   once its cohort is back and holds 8 samples; the first sample after a silence of a second (or
+ *   4 windows) starts a new window, dropping what the old one (or a probe) held.
  * - Demand below the limit never raises it (Gradient2's "app limited" rule).
  * - A reload keeps the learned state (pol_adaptive_set_bounds clamps it to new bounds).
  *
