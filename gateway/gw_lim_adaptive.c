@@ -11,18 +11,20 @@ typedef struct st_gw_lim_adaptive_t {
     pol_adaptive_t policy;
 } gw_lim_adaptive_t;
 
-static gw_lim_result_t adaptive_acquire(gw_limiter_t *l, gw_hold_t *h, uint64_t now_ns)
-{
-    gw_lim_adaptive_t *a = (gw_lim_adaptive_t *)l;
-    gw_lim_result_t result = a->slots->ops->acquire(a->slots, h, now_ns);
-    h->limiter = l; /* its release comes here, with the sample */
-    return result;
-}
-
 /* The semaphores follow the policy: its limit, and the room squeezed while saturated. */
 static void apply(gw_lim_adaptive_t *a)
 {
     gw_lim_local_slots_set_limit(a->slots, pol_adaptive_limit(&a->policy), pol_adaptive_saturated(&a->policy));
+}
+
+static gw_lim_result_t adaptive_acquire(gw_limiter_t *l, gw_hold_t *h, uint64_t now_ns)
+{
+    gw_lim_adaptive_t *a = (gw_lim_adaptive_t *)l;
+    if (pol_adaptive_arrival(&a->policy, now_ns))
+        apply(a); /* a probe the traffic left behind ends: the first arrival after it */
+    gw_lim_result_t result = a->slots->ops->acquire(a->slots, h, now_ns);
+    h->limiter = l; /* its release comes here, with the sample */
+    return result;
 }
 
 static void adaptive_release(gw_limiter_t *l, gw_hold_t *h, const gw_sample_t *sample)
@@ -94,6 +96,6 @@ int gw_lim_adaptive_compatible(gw_limiter_t *l, const cfg_concurrency_t *cfg, un
 void gw_lim_adaptive_reconfigure(gw_limiter_t *l, const cfg_concurrency_t *cfg)
 {
     gw_lim_adaptive_t *a = (gw_lim_adaptive_t *)l;
-    pol_adaptive_set_bounds(&a->policy, cfg->adaptive_min, cfg->adaptive_max);
+    pol_adaptive_set_bounds(&a->policy, cfg->adaptive_min, cfg->adaptive_max, gw_now_ns());
     gw_lim_local_slots_reconfigure(a->slots, cfg, pol_adaptive_limit(&a->policy));
 }

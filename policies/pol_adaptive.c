@@ -51,15 +51,21 @@ void pol_adaptive_init(pol_adaptive_t *a, uint32_t min, uint32_t max, uint32_t i
     a->limit = clamp(a, initial);
 }
 
-void pol_adaptive_set_bounds(pol_adaptive_t *a, uint32_t min, uint32_t max)
+/* Ends a probe without learning from it: the learned limit applies again. */
+static void abandon_probe(pol_adaptive_t *a, uint64_t now_ns)
+{
+    if (a->phase == POL_ADAPTIVE_PROBE) {
+        a->phase = POL_ADAPTIVE_LEARN;
+        start_window(a, now_ns);
+    }
+}
+
+void pol_adaptive_set_bounds(pol_adaptive_t *a, uint32_t min, uint32_t max, uint64_t now_ns)
 {
     a->min = min;
     a->max = max;
     a->limit = clamp(a, a->limit);
-    if (a->probe_limit < min)
-        a->probe_limit = min;
-    if (a->probe_limit > max)
-        a->probe_limit = max;
+    abandon_probe(a, now_ns); /* its limit was half of the old one: the new one applies at once */
 }
 
 uint32_t pol_adaptive_learned(const pol_adaptive_t *a)
@@ -216,10 +222,11 @@ static int probe_due(const pol_adaptive_t *a, uint64_t now_ns)
         return 1;
     if (a->since_probe < PROBE_SOON_WINDOWS)
         return 0;
-    /* decreases that did not bring the latency down: it may not be a queue but the backend's own
-     * latency grown, and `base` stale; while the limit falls and the latency with it, probing
-     * would only measure the queue still draining */
-    if (a->decreases >= PROBE_AFTER_DECREASES)
+    /* decreases (by a quarter at least: not the small steps around the headroom) that did not
+     * bring the latency down: it may not be a queue but the backend's own latency grown, and
+     * `base` stale; while the limit falls and the latency with it, probing would only measure the
+     * queue still draining */
+    if (a->decreases >= PROBE_AFTER_DECREASES && a->limit * 4 <= a->decrease_from * 3)
         return a->rtt_ns * 10 >= a->decrease_rtt_ns * 9;
     return !a->base_settled && a->decreases == 0;
 }
@@ -293,13 +300,25 @@ static void close_window(pol_adaptive_t *a, uint64_t now_ns, uint64_t rtt)
     next = clamp(a, next);
     a->saturated = a->drops != 0 || queue * 2 >= room;
     a->decreases = next < limit ? a->decreases + 1 : 0;
-    if (a->decreases == 1)
-        a->decrease_rtt_ns = rtt; /* the latency that started the decreases */
+    if (a->decreases == 1) {
+        a->decrease_rtt_ns = rtt; /* the latency that started the decreases, and the limit */
+        a->decrease_from = limit;
+    }
     a->limit = next;
     if (probe_due(a, now_ns))
         start_probe(a, now_ns);
     else
         start_window(a, now_ns);
+}
+
+int pol_adaptive_arrival(pol_adaptive_t *a, uint64_t now_ns)
+{
+    /* a probe that heard nothing for its timeout (the traffic stopped while it ran) holds the
+     * limit at its own for nothing */
+    if (a->phase != POL_ADAPTIVE_PROBE || now_ns - a->last_ns < PROBE_TIMEOUT_NS + 10 * a->base_ns)
+        return 0;
+    abandon_probe(a, now_ns);
+    return 1;
 }
 
 int pol_adaptive_sample(pol_adaptive_t *a, uint64_t now_ns, uint64_t admitted_ns, uint64_t latency_ns, int dropped,

@@ -39,9 +39,9 @@
  *   help: that is the backend's own latency, not a queue), raises `base` to it: the backend
  *   became slower. Probes run every 10 s (or 50 x base), only while demand meets the limit;
  *   sooner while they find latencies other than `base` (once the limit stops falling), and after
- *   three decreases in a row that did not bring the latency down (it may not be a queue). The
- *   first `base` is the fastest tenth of the first window: its first requests found the backend
- *   idle, the others may have queued behind them.
+ *   three decreases in a row, by a quarter in all, that did not bring the latency down (it may
+ *   not be a queue). The first `base` is the fastest tenth of the first window: its first
+ *   requests found the backend idle, the others may have queued behind them.
  * - Drops: a window whose exchanges failed or timed out (sample `dropped`) takes the limit down
  *   by half their share (all dropped: halved).
  * - Idle: nothing moves without samples (there is no timer); a window closes only on a sample,
@@ -84,6 +84,7 @@ typedef struct st_pol_adaptive_t {
     uint64_t candidate_ns;    /* a probe's latency, as high as before it: `base` if the next window agrees */
     unsigned decreases;       /* windows in a row that lowered the limit */
     uint64_t decrease_rtt_ns; /* the latency of the first of them */
+    double decrease_from;     /* the limit before them */
     unsigned since_probe;     /* windows since the last probe */
     int base_settled;         /* the last probe found no lower latency than base */
     uint64_t rng;             /* for the uniform sample of latencies */
@@ -96,8 +97,13 @@ typedef struct st_pol_adaptive_t {
 /* Starts learning at `initial` (clamped to [min, max]; 1 <= min <= max). `seed`: random bits. */
 void pol_adaptive_init(pol_adaptive_t *a, uint32_t min, uint32_t max, uint32_t initial, uint64_t seed);
 
-/* New bounds (a reload): the learned limit and latencies are kept, the limit clamped to them. */
-void pol_adaptive_set_bounds(pol_adaptive_t *a, uint32_t min, uint32_t max);
+/* New bounds (a reload) at now_ns: the learned limit and latencies are kept, the limit clamped
+ * to them; a probe under way ends (the learned limit applies). */
+void pol_adaptive_set_bounds(pol_adaptive_t *a, uint32_t min, uint32_t max, uint64_t now_ns);
+
+/* A request arrives at now_ns: a probe that has had no sample for its timeout (the traffic
+ * stopped while it ran) ends, unlearned. Returns 1 when pol_adaptive_limit changed. */
+int pol_adaptive_arrival(pol_adaptive_t *a, uint64_t now_ns);
 
 /* One finished exchange of a request this limit admitted, at now_ns: when it was admitted (given
  * its slot), its upstream latency (to the response head), whether it failed or timed out, and the

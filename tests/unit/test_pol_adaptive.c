@@ -353,13 +353,29 @@ static void test_bounds_and_reload(void)
         run(10 * MS);
     uint32_t learned = pol_adaptive_learned(&sim.a);
     uint64_t base = sim.a.base_ns;
-    pol_adaptive_set_bounds(&sim.a, 2, 500);
+    pol_adaptive_set_bounds(&sim.a, 2, 500, sim.now);
     CHECK_EQ_U64(pol_adaptive_learned(&sim.a), learned);
     CHECK_EQ_U64(sim.a.base_ns, base);
-    pol_adaptive_set_bounds(&sim.a, 1, 10);
+    pol_adaptive_set_bounds(&sim.a, 1, 10, sim.now);
     CHECK_EQ_U64(pol_adaptive_learned(&sim.a), 10);
-    pol_adaptive_set_bounds(&sim.a, 50, 100);
+    pol_adaptive_set_bounds(&sim.a, 50, 100, sim.now);
     CHECK_EQ_U64(pol_adaptive_learned(&sim.a), 50);
+    /* a reload during a probe ends it: the learned limit applies at once */
+    pol_adaptive_set_bounds(&sim.a, 1, 1000, sim.now);
+    while (sim.a.phase != POL_ADAPTIVE_PROBE)
+        run(10 * MS);
+    learned = pol_adaptive_learned(&sim.a);
+    CHECK(pol_adaptive_limit(&sim.a) < learned);
+    pol_adaptive_set_bounds(&sim.a, 1, 1000, sim.now);
+    CHECK(sim.a.phase == POL_ADAPTIVE_LEARN && pol_adaptive_limit(&sim.a) == learned);
+    /* a probe the traffic left (no sample since) ends at the next arrival, once its time is out */
+    while (sim.a.phase != POL_ADAPTIVE_PROBE)
+        run(10 * MS);
+    CHECK(pol_adaptive_arrival(&sim.a, sim.now + 10 * MS) == 0);
+    CHECK(sim.a.phase == POL_ADAPTIVE_PROBE);
+    CHECK(pol_adaptive_arrival(&sim.a, sim.now + 2 * SEC) == 1);
+    CHECK(sim.a.phase == POL_ADAPTIVE_LEARN && pol_adaptive_limit(&sim.a) == pol_adaptive_learned(&sim.a));
+    CHECK(pol_adaptive_arrival(&sim.a, sim.now + 3 * SEC) == 0);
 }
 
 /* Small and large capacities and service times, and starts far from the capacity on either
