@@ -104,7 +104,7 @@ static void bench_sema(void)
 {
     const uint64_t n = 20000000;
     uint64_t best;
-    pol_sema_params_t p = {16, {64, 1, 0}};
+    pol_sema_params_t p = {16, {64, 1, 0, 0}};
     struct {
         pol_sema_t s;
         pol_link_t lists[1];

@@ -3,12 +3,20 @@
  * reports one latency distribution for every response, but under overload the latency that
  * matters is that of the admitted requests, apart from the fast 429/503s a gateway sheds.
  *
- *   loadgen [-c CONNECTIONS] [-d SECONDS] [-p PATH] HOST:PORT
+ *   loadgen [-c CONNECTIONS] [-d SECONDS] [-p PATH] [-H "NAME: VALUE"] [-r RATE] [-i SECONDS] [-o FILE] HOST:PORT
  *
  * Each connection sends GET PATH, waits for the whole response, and sends the next one on the
  * same connection (a new one when the server closes it). Prints one line of key=value pairs:
  * requests, ok (2xx), shed (429 and 503), other statuses, errors (connection failures and
  * resets), seconds, and p50/p99 in ms of the ok and the shed responses.
+ *
+ * With -r, the load is open: RATE requests a second are sent at even intervals, whatever the
+ * answers, each on an idle connection (a closed loop against a gateway that sheds in a
+ * millisecond offers whatever the CPU allows, not a chosen load); an arrival that finds every
+ * connection busy is not sent and counted as `unsent`. With -i, one line per interval comes first:
+ * `series t=END ok=N shed=N ok_p50_ms=X ok_p99_ms=X` (responses that ended in the interval).
+ * -H adds a request header (up to 8). -o FILE writes one line per response: when it ended (ms from
+ * the start), its latency (us) and its class (o: 2xx, s: 429/503, x: other).
  *
  * At the end of the run no new request is sent, and loadgen waits (up to DRAIN_SECONDS) for
  * the answers to those in flight before it closes its connections: hanging up on them would
@@ -37,13 +45,15 @@
 
 typedef struct {
     uint32_t *us;
+    uint32_t *at_ms; /* when it ended, from the start */
     size_t len, cap;
 } samples_t;
 
-typedef struct {
+typedef struct st_conn_t {
     int fd;
     int connected;
-    int waiting; /* a request was sent and its response is not complete yet */
+    int waiting;                             /* a request was sent and its response is not complete yet */
+    struct st_conn_t *idle_prev, *idle_next; /* -r: in the list of connections free for an arrival */
     char buf[BUF_SIZE];
     size_t len;
     uint64_t sent_at_ns;
@@ -57,6 +67,29 @@ static samples_t ok_samples, shed_samples;
 static uint64_t n_requests, n_other, n_errors;
 static int stopping; /* the measured window is over: finish what is in flight, send nothing new */
 static int n_waiting;
+static double rate;       /* -r: requests per second, open loop; 0: closed loop */
+static uint64_t n_unsent; /* -r: arrivals that found no idle connection */
+static uint64_t start_ns;
+static FILE *out_file; /* -o */
+static conn_t idle_list = {.idle_prev = &idle_list, .idle_next = &idle_list};
+
+static void idle_remove(conn_t *c)
+{
+    if (c->idle_next != NULL) {
+        c->idle_prev->idle_next = c->idle_next;
+        c->idle_next->idle_prev = c->idle_prev;
+        c->idle_prev = c->idle_next = NULL;
+    }
+}
+
+/* -r: c waits for the next arrival (closed loop: it sends at once instead). */
+static void idle_add(conn_t *c)
+{
+    c->idle_prev = idle_list.idle_prev;
+    c->idle_next = &idle_list;
+    idle_list.idle_prev->idle_next = c;
+    idle_list.idle_prev = c;
+}
 
 static uint64_t now_ns(void)
 {
@@ -65,16 +98,18 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void record(samples_t *s, uint64_t ns)
+static void record(samples_t *s, uint64_t ns, uint64_t now)
 {
     if (s->len == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 65536;
         s->us = realloc(s->us, s->cap * sizeof(*s->us));
-        if (s->us == NULL) {
+        s->at_ms = realloc(s->at_ms, s->cap * sizeof(*s->at_ms));
+        if (s->us == NULL || s->at_ms == NULL) {
             perror("realloc");
             exit(1);
         }
     }
+    s->at_ms[s->len] = (uint32_t)((now - start_ns) / 1000000u);
     s->us[s->len++] = (uint32_t)(ns / 1000);
 }
 
@@ -90,16 +125,47 @@ static void sort_samples(samples_t *s)
         qsort(s->us, s->len, sizeof(*s->us), cmp_u32);
 }
 
+static double percentile_of(const uint32_t *us, size_t len, double p)
+{
+    if (len == 0)
+        return 0;
+    size_t i = (size_t)(p * (double)(len - 1) + 0.5);
+    return us[i] / 1000.0;
+}
+
 static double percentile_ms(samples_t *s, double p)
 {
-    if (s->len == 0)
-        return 0;
-    size_t i = (size_t)(p * (double)(s->len - 1) + 0.5);
-    return s->us[i] / 1000.0;
+    return percentile_of(s->us, s->len, p);
+}
+
+/* -i: the ok and shed responses that ended in each interval, ok latencies sorted per interval. */
+static void print_series(double interval, double elapsed)
+{
+    size_t n = (size_t)(elapsed / interval + 0.5); /* the run's last few ms go to the last interval */
+    uint32_t *lat = malloc((ok_samples.len + 1) * sizeof(*lat));
+    if (lat == NULL) {
+        perror("malloc");
+        exit(1);
+    }
+    for (size_t k = 0; k != n; ++k) {
+        uint32_t lo = (uint32_t)(k * interval * 1000), hi = k + 1 == n ? UINT32_MAX : (uint32_t)((k + 1) * interval * 1000);
+        size_t ok = 0, shed = 0;
+        for (size_t i = 0; i != ok_samples.len; ++i)
+            if (ok_samples.at_ms[i] >= lo && ok_samples.at_ms[i] < hi)
+                lat[ok++] = ok_samples.us[i];
+        for (size_t i = 0; i != shed_samples.len; ++i)
+            shed += shed_samples.at_ms[i] >= lo && shed_samples.at_ms[i] < hi;
+        if (ok != 0)
+            qsort(lat, ok, sizeof(*lat), cmp_u32);
+        printf("series t=%.3f ok=%zu shed=%zu ok_p50_ms=%.3f ok_p99_ms=%.3f\n", (k + 1) * interval, ok, shed,
+               percentile_of(lat, ok, 0.5), percentile_of(lat, ok, 0.99));
+    }
+    free(lat);
 }
 
 static void send_request(conn_t *c)
 {
+    idle_remove(c);
     c->len = 0;
     c->sent_at_ns = now_ns();
     c->waiting = 1;
@@ -140,6 +206,7 @@ static void stop_waiting(conn_t *c)
 static void close_conn(conn_t *c)
 {
     stop_waiting(c);
+    idle_remove(c);
     close(c->fd);
     c->fd = -1;
 }
@@ -149,6 +216,27 @@ static void reopen_conn(conn_t *c)
     close_conn(c);
     if (!stopping)
         open_conn(c);
+}
+
+/* c is free for another request: closed loop, it sends at once; open loop, it waits for an arrival. */
+static void next_request(conn_t *c)
+{
+    if (rate > 0)
+        idle_add(c);
+    else
+        send_request(c);
+}
+
+/* -r: the arrivals due by `now`, each on an idle connection, or counted unsent. */
+static void send_arrivals(uint64_t now, uint64_t *next_arrival)
+{
+    uint64_t gap = (uint64_t)(1e9 / rate);
+    for (; *next_arrival <= now; *next_arrival += gap) {
+        if (idle_list.idle_next != &idle_list)
+            send_request(idle_list.idle_next);
+        else
+            n_unsent++;
+    }
 }
 
 static int header_is(const struct phr_header *h, const char *name)
@@ -225,19 +313,23 @@ static void on_readable(conn_t *c)
             close_conn(c);
             return;
         }
-        uint64_t latency = now_ns() - c->sent_at_ns;
+        uint64_t now = now_ns(), latency = now - c->sent_at_ns;
         n_requests++;
+        char class = 'x';
         if (status >= 200 && status < 300)
-            record(&ok_samples, latency);
+            record(&ok_samples, latency, now), class = 'o';
         else if (status == 429 || status == 503)
-            record(&shed_samples, latency);
+            record(&shed_samples, latency, now), class = 's';
         else
             n_other++;
+        if (out_file != NULL)
+            fprintf(out_file, "%llu %llu %c\n", (unsigned long long)((now - start_ns) / 1000000u),
+                    (unsigned long long)(latency / 1000u), class);
         if (!keep_alive) {
             reopen_conn(c);
             return;
         }
-        send_request(c);
+        next_request(c);
     }
 }
 
@@ -246,8 +338,11 @@ int main(int argc, char **argv)
     int connections = 64;
     double seconds = 10;
     const char *path = "/";
+    const char *headers[8];
+    size_t num_headers = 0;
+    double interval = 0;
     int opt;
-    while ((opt = getopt(argc, argv, "c:d:p:")) != -1) {
+    while ((opt = getopt(argc, argv, "c:d:p:H:r:i:o:")) != -1) {
         switch (opt) {
         case 'c':
             connections = atoi(optarg);
@@ -258,23 +353,49 @@ int main(int argc, char **argv)
         case 'p':
             path = optarg;
             break;
+        case 'H':
+            if (num_headers == sizeof(headers) / sizeof(headers[0]) || strchr(optarg, ':') == NULL || strpbrk(optarg, "\r\n")) {
+                fprintf(stderr, "usage: -H 'NAME: VALUE', at most 8\n");
+                return 2;
+            }
+            headers[num_headers++] = optarg;
+            break;
+        case 'r':
+            rate = atof(optarg);
+            break;
+        case 'i':
+            interval = atof(optarg);
+            break;
+        case 'o':
+            out_file = fopen(optarg, "w");
+            if (out_file == NULL) {
+                perror(optarg);
+                return 2;
+            }
+            break;
         default:
-            fprintf(stderr, "usage: loadgen [-c CONNECTIONS] [-d SECONDS] [-p PATH] HOST:PORT\n");
+            fprintf(stderr, "usage: loadgen [-c CONNECTIONS] [-d SECONDS] [-p PATH] [-H 'NAME: VALUE'] [-r RATE] [-i SECONDS] "
+                            "[-o FILE] HOST:PORT\n");
             return 2;
         }
     }
     char host[64];
     int port;
-    if (optind != argc - 1 || connections < 1 || seconds <= 0 || sscanf(argv[optind], "%63[^:]:%d", host, &port) != 2 ||
-        inet_pton(AF_INET, host, &target.sin_addr) != 1 || port < 1 || port > 65535) {
+    if (optind != argc - 1 || connections < 1 || seconds <= 0 || rate < 0 || interval < 0 ||
+        sscanf(argv[optind], "%63[^:]:%d", host, &port) != 2 || inet_pton(AF_INET, host, &target.sin_addr) != 1 || port < 1 ||
+        port > 65535) {
         fprintf(stderr, "usage: loadgen [-c CONNECTIONS] [-d SECONDS] [-p PATH] HOST:PORT (an IPv4 address)\n");
         return 2;
     }
     target.sin_family = AF_INET;
     target.sin_port = htons((uint16_t)port);
-    int len = snprintf(request, sizeof(request), "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: loadgen\r\n\r\n", path, host, port);
+    int len = snprintf(request, sizeof(request), "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: loadgen\r\n", path, host, port);
+    for (size_t i = 0; i != num_headers && len > 0 && (size_t)len < sizeof(request); ++i)
+        len += snprintf(request + len, sizeof(request) - (size_t)len, "%s\r\n", headers[i]);
+    if (len > 0 && (size_t)len < sizeof(request))
+        len += snprintf(request + len, sizeof(request) - (size_t)len, "\r\n");
     if (len < 0 || (size_t)len >= sizeof(request)) {
-        fprintf(stderr, "loadgen: the path is too long (at most about 900 bytes)\n");
+        fprintf(stderr, "loadgen: the path and headers are too long (at most about 900 bytes)\n");
         return 2;
     }
     request_len = (size_t)len;
@@ -288,7 +409,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < connections; i++)
         open_conn(&conns[i]);
 
-    uint64_t start = now_ns(), end = start + (uint64_t)(seconds * 1e9);
+    uint64_t start = start_ns = now_ns(), end = start + (uint64_t)(seconds * 1e9), next_arrival = start;
     uint64_t drain_end = end + (uint64_t)DRAIN_SECONDS * 1000000000u;
     double elapsed = 0;
     struct epoll_event events[256];
@@ -303,7 +424,9 @@ int main(int argc, char **argv)
         }
         if (stopping && (n_waiting == 0 || now >= drain_end))
             break;
-        int n = epoll_wait(epfd, events, 256, 100);
+        if (rate > 0 && !stopping)
+            send_arrivals(now, &next_arrival);
+        int n = epoll_wait(epfd, events, 256, rate > 0 && !stopping ? 1 : 100);
         for (int i = 0; i < n; i++) {
             conn_t *c = events[i].data.ptr;
             if (c->fd < 0)
@@ -320,25 +443,34 @@ int main(int argc, char **argv)
                 c->connected = 1;
                 struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
                 epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
-                send_request(c);
+                next_request(c);
                 continue;
             }
             if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
                 on_readable(c);
         }
     }
+    if (interval > 0)
+        print_series(interval, elapsed);
+    if (out_file != NULL)
+        fclose(out_file);
     sort_samples(&ok_samples);
     sort_samples(&shed_samples);
     printf("requests=%llu ok=%zu shed=%zu other=%llu errors=%llu seconds=%.3f ok_p50_ms=%.3f ok_p99_ms=%.3f "
-           "shed_p50_ms=%.3f shed_p99_ms=%.3f\n",
+           "shed_p50_ms=%.3f shed_p99_ms=%.3f",
            (unsigned long long)n_requests, ok_samples.len, shed_samples.len, (unsigned long long)n_other,
            (unsigned long long)n_errors, elapsed, percentile_ms(&ok_samples, 0.5), percentile_ms(&ok_samples, 0.99),
            percentile_ms(&shed_samples, 0.5), percentile_ms(&shed_samples, 0.99));
+    if (rate > 0)
+        printf(" unsent=%llu", (unsigned long long)n_unsent);
+    printf("\n");
     for (int i = 0; i < connections; i++)
         if (conns[i].fd >= 0)
             close_conn(&conns[i]); /* still waiting after DRAIN_SECONDS */
     free(conns);
     free(ok_samples.us);
+    free(ok_samples.at_ms);
     free(shed_samples.us);
+    free(shed_samples.at_ms);
     return 0;
 }

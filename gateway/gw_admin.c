@@ -50,6 +50,19 @@ static void respond_metrics(gw_ctx_t *ctx, h2o_req_t *req)
     metrics[n - 1] = &ctx->no_route_metrics;
     gw_procstats_t process;
     int have_process = gw_procstats_read(&process) == 0;
+    size_t num_limits = 0;
+    for (size_t i = 0; i != gen->config->num_routes; ++i)
+        num_limits += gw_admission_num_concurrency(gen->routes[i].admission);
+    gw_limit_gauge_t *limits = malloc((num_limits + 1) * sizeof(*limits));
+    if (limits == NULL)
+        h2o_fatal("no memory");
+    num_limits = 0;
+    for (size_t i = 0; i != gen->config->num_routes; ++i) {
+        const gw_admission_t *adm = gen->routes[i].admission;
+        for (size_t k = 0; k != gw_admission_num_concurrency(adm); ++k)
+            limits[num_limits++] =
+                (gw_limit_gauge_t){names[i], gw_admission_concurrency_name(adm, k), gw_admission_concurrency_limit(adm, k)};
+    }
     gw_metrics_source_t src = {.route_names = names,
                                .routes = metrics,
                                .num_routes = n,
@@ -57,11 +70,14 @@ static void respond_metrics(gw_ctx_t *ctx, h2o_req_t *req)
                                .config_reloads_failed = ctx->config_reloads_failed,
                                .redis = &ctx->redis_metrics,
                                .version = SLUICE_VERSION,
-                               .process = have_process ? &process : NULL};
+                               .process = have_process ? &process : NULL,
+                               .limits = limits,
+                               .num_limits = num_limits};
     size_t len;
     char *text = gw_metrics_render(&src, &len);
     free(names);
     free(metrics);
+    free(limits);
     respond_malloced(req, "text/plain; version=0.0.4", text, len);
 }
 

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include "gw_clock.h"
 #include "pol_fair.h"
 #include "pol_gcra.h"
 #include "pol_keyed.h"
@@ -195,6 +196,7 @@ static void hand_over(gw_lim_slots_t *s, pol_waiter_t *w, pol_sema_t *sema)
     --s->queued;
     ++s->in_flight;
     h->state = GW_HOLD_HELD;
+    h->since_ns = gw_now_ns();
     h->entry = sema;
     gw_hold_wake(s->loop, s->zero, h, GW_LIM_ADMIT);
 }
@@ -251,17 +253,23 @@ static void slots_release(gw_limiter_t *l, gw_hold_t *h, const gw_sample_t *samp
     h->state = GW_HOLD_IDLE;
 }
 
-static void slots_describe(gw_limiter_t *l, gw_textbuf_t *b, uint64_t now_ns)
+void gw_lim_local_slots_describe_fields(gw_limiter_t *l, gw_textbuf_t *b)
 {
     gw_lim_slots_t *s = (gw_lim_slots_t *)l;
-    (void)now_ns;
-    gw_limiter_describe_head(l, b, "local");
     gw_textbuf_printf(b, ",\"limit\":%u,\"queue_size\":%u,\"in_flight\":%u,\"queued\":%u,\"per\":", s->params.limit,
                       s->params.room.size, s->in_flight, s->queued);
     if (s->per_key != NULL)
-        gw_textbuf_printf(b, "\"%s\",\"keys\":%zu}", s->per.text, pol_keyed_count(s->per_key));
+        gw_textbuf_printf(b, "\"%s\",\"keys\":%zu", s->per.text, pol_keyed_count(s->per_key));
     else
-        gw_textbuf_printf(b, "null}");
+        gw_textbuf_printf(b, "null");
+}
+
+static void slots_describe(gw_limiter_t *l, gw_textbuf_t *b, uint64_t now_ns)
+{
+    (void)now_ns;
+    gw_limiter_describe_head(l, b, "local");
+    gw_lim_local_slots_describe_fields(l, b);
+    gw_textbuf_printf(b, "}");
 }
 
 static uint32_t slots_current_limit(gw_limiter_t *l)
@@ -287,7 +295,7 @@ static const gw_limiter_ops_t slots_ops = {.acquire = slots_acquire,
 
 static pol_sema_params_t params_of(const cfg_concurrency_t *cfg, uint32_t limit, unsigned levels)
 {
-    return (pol_sema_params_t){limit, {cfg->queue_size, (uint8_t)levels, cfg->queue_order == CFG_QUEUE_LIFO}};
+    return (pol_sema_params_t){limit, {cfg->queue_size, (uint8_t)levels, cfg->queue_order == CFG_QUEUE_LIFO, 0}};
 }
 
 gw_limiter_t *gw_lim_local_slots_new(h2o_loop_t *loop, h2o_timeout_t *zero, const char *route, const cfg_concurrency_t *cfg,
@@ -320,12 +328,38 @@ static void grant_waiting(const char *key, size_t len, void *value, int shared, 
         hand_over(s, w, value);
 }
 
-void gw_lim_local_slots_reconfigure(gw_limiter_t *l, const cfg_concurrency_t *cfg, uint32_t limit)
+/* After the limit was raised: the waiters it lets in, woken from the loop. */
+static void grant_all(gw_lim_slots_t *s)
 {
-    gw_lim_slots_t *s = (gw_lim_slots_t *)l;
-    s->params = params_of(cfg, limit, s->params.room.levels);
     if (s->per_key != NULL)
         pol_keyed_foreach(s->per_key, grant_waiting, s);
     else
         grant_waiting(NULL, 0, s->whole, 0, s);
+}
+
+void gw_lim_local_slots_reconfigure(gw_limiter_t *l, const cfg_concurrency_t *cfg, uint32_t limit)
+{
+    gw_lim_slots_t *s = (gw_lim_slots_t *)l;
+    uint8_t squeeze = s->params.room.squeeze; /* the backend's state, not the configuration's */
+    s->params = params_of(cfg, limit, s->params.room.levels);
+    s->params.room.squeeze = squeeze;
+    grant_all(s);
+}
+
+void gw_lim_local_slots_set_limit(gw_limiter_t *l, uint32_t limit, int squeeze)
+{
+    gw_lim_slots_t *s = (gw_lim_slots_t *)l;
+    uint32_t before = s->params.limit;
+    s->params.limit = limit;
+    s->params.room.squeeze = squeeze != 0;
+    if (limit > before)
+        grant_all(s);
+}
+
+void gw_lim_local_slots_load(gw_limiter_t *l, const gw_hold_t *h, uint32_t *in_flight, uint32_t *queued)
+{
+    (void)l;
+    const pol_sema_t *sema = h->entry;
+    *in_flight = sema->in_flight;
+    *queued = sema->room.queued;
 }

@@ -29,4 +29,17 @@ int gw_lim_local_slots_compatible(gw_limiter_t *l, const cfg_concurrency_t *cfg,
  * from the loop); a lowered one admits nobody until fewer are in flight. */
 void gw_lim_local_slots_reconfigure(gw_limiter_t *l, const cfg_concurrency_t *cfg, uint32_t limit);
 
+/* For a limit that changes by itself (gw_lim_adaptive): the new limit of every key, as
+ * reconfigure would set it, and whether the room is squeezed (pol_room: the less important
+ * levels' share shrinks while the backend is saturated). */
+void gw_lim_local_slots_set_limit(gw_limiter_t *l, uint32_t limit, int squeeze);
+
+/* The semaphore whose slot `h` holds (acquired from `l`): requests in flight (h among them) and
+ * waiting, under h's key. */
+void gw_lim_local_slots_load(gw_limiter_t *l, const gw_hold_t *h, uint32_t *in_flight, uint32_t *queued);
+
+/* The slots' state as JSON fields, `,"limit":..,"queue_size":..,"in_flight":..,"queued":..,"per":..`,
+ * for a limiter that describes itself around them. */
+void gw_lim_local_slots_describe_fields(gw_limiter_t *l, gw_textbuf_t *b);
+
 #endif

@@ -1208,7 +1208,7 @@ gw_limiter_t *gw_lim_redis_slots_new(gw_rlimits_t *rl, const char *route, const 
     gw_limiter_init(&s->super, &rslots_ops, GW_LIMITER_SLOTS, route, cfg->name);
     s->rl = rl;
     s->limit = cfg->limit;
-    s->room = (pol_room_params_t){cfg->queue_size, (uint8_t)levels, cfg->queue_order == CFG_QUEUE_LIFO};
+    s->room = (pol_room_params_t){cfg->queue_size, (uint8_t)levels, cfg->queue_order == CFG_QUEUE_LIFO, 0};
     setup_init(&s->setup, redis, route, cfg->name);
     cfg_keyspec_copy(&s->per, &cfg->per);
     if (cfg->per.num_keys != 0)

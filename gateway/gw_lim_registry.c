@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include "gw_lim_adaptive.h"
 #include "gw_lim_local.h"
 #include "gw_lim_redis.h"
 #include "pol_global.h"
@@ -60,7 +61,11 @@ static gw_limiter_t *slots_limiter(gw_adm_env_t *env, const cfg_route_t *route, 
     unsigned levels = levels_of(route);
     gw_limiter_t *live = find_live(env, route->name, cfg->name, GW_LIMITER_SLOTS);
     if (live != NULL) {
-        if (cfg->scope == CFG_SCOPE_LOCAL && gw_lim_local_slots_compatible(live, cfg, levels)) {
+        if (cfg->adaptive && gw_lim_adaptive_compatible(live, cfg, levels)) {
+            gw_lim_adaptive_reconfigure(live, cfg); /* what it learned carries over */
+            return gw_limiter_ref(live);
+        }
+        if (cfg->scope == CFG_SCOPE_LOCAL && !cfg->adaptive && gw_lim_local_slots_compatible(live, cfg, levels)) {
             gw_lim_local_slots_reconfigure(live, cfg, cfg->limit);
             return gw_limiter_ref(live);
         }
@@ -72,6 +77,8 @@ static gw_limiter_t *slots_limiter(gw_adm_env_t *env, const cfg_route_t *route, 
         unregister(live);
     }
     uint64_t seed = gw_rng_next(env->rng);
+    if (cfg->adaptive) /* always local */
+        return registered(env, gw_lim_adaptive_new(env->loop, env->zero, route->name, cfg, levels, seed));
     if (cfg->scope == CFG_SCOPE_LOCAL)
         return registered(env, gw_lim_local_slots_new(env->loop, env->zero, route->name, cfg, cfg->limit, levels, seed));
     return registered(env, gw_lim_redis_slots_new(env->rlimits, route->name, cfg, redis, levels, seed));

@@ -3,7 +3,9 @@
  * keeps its state across reloads: a rate limit whose route, name and parameters are unchanged
  * keeps its buckets; a concurrency limit whose route, name, keys and levels are unchanged keeps
  * its holders and its room and takes the new limit, room size and timeout, so the requests it
- * admitted still count. Any other limit starts fresh (the old one serves its requests out).
+ * admitted still count; an adaptive one (`limit: auto`) also keeps the limit it learned, within
+ * its new bounds. Any other limit starts fresh (the old one serves its requests out), also one
+ * that turns from a number to `auto` or back.
  */
 #ifndef SLUICE_GW_LIM_REGISTRY_H
 #define SLUICE_GW_LIM_REGISTRY_H

@@ -70,7 +70,7 @@ struct st_gw_hold_t {
     h2o_timeout_entry_t wake;
     gw_lim_result_t wake_result;
     void *op;              /* a Redis operation in flight for it */
-    uint64_t since_ns;     /* when it was admitted or entered the room */
+    uint64_t since_ns;     /* when it entered the room, then when it was admitted (given its slot) */
     uint64_t renewed_ns;   /* Redis slot: its lease last renewed */
     char member[40];       /* Redis slot: its member in the key's set */
     unsigned lost : 1;     /* Redis slot: Redis no longer counts it: never pass it on */

@@ -132,6 +132,12 @@ char *gw_metrics_render(const gw_metrics_source_t *src, size_t *len)
     put_route_gauge(&b, src, "sluice_circuit_state", "The route's circuit breaker: 0 closed, 1 open, 2 half-open.",
                     offsetof(gw_route_metrics_t, circuit_state));
 
+    gw_textbuf_printf(&b, "# HELP sluice_concurrency_limit Current limit of each concurrency limit (adaptive ones change it).\n"
+                          "# TYPE sluice_concurrency_limit gauge\n");
+    for (size_t i = 0; i != src->num_limits; ++i)
+        gw_textbuf_printf(&b, "sluice_concurrency_limit{route=\"%s\",limit=\"%s\"} %u\n", src->limits[i].route,
+                          src->limits[i].limit, src->limits[i].value);
+
     gw_textbuf_printf(
         &b, "# HELP sluice_queue_wait_seconds Time spent waiting for admission.\n# TYPE sluice_queue_wait_seconds histogram\n");
     for (size_t r = 0; r != src->num_routes; ++r)

@@ -87,6 +87,13 @@ typedef struct st_gw_redis_metrics_t {
     gw_histogram_t roundtrip;
 } gw_redis_metrics_t;
 
+/* The current value of one concurrency limit (sluice_concurrency_limit{route,limit}). */
+typedef struct st_gw_limit_gauge_t {
+    const char *route;
+    const char *limit;
+    uint32_t value;
+} gw_limit_gauge_t;
+
 /* Appends the Prometheus text of one route's metrics (all families interleaved per route is not
  * allowed by the format, so the caller renders family by family: see gw_metrics_render). */
 typedef struct st_gw_metrics_source_t {
@@ -96,8 +103,10 @@ typedef struct st_gw_metrics_source_t {
     uint64_t config_reloads_ok;
     uint64_t config_reloads_failed;
     const gw_redis_metrics_t *redis;
-    const char *version;           /* sluice_build_info's label */
-    const gw_procstats_t *process; /* the process_* families; NULL: not rendered */
+    const char *version;            /* sluice_build_info's label */
+    const gw_procstats_t *process;  /* the process_* families; NULL: not rendered */
+    const gw_limit_gauge_t *limits; /* every concurrency limit of every route */
+    size_t num_limits;
 } gw_metrics_source_t;
 
 /* Renders every family into a malloc'd buffer (caller frees); *len receives its length. */

@@ -53,7 +53,8 @@ pol_decision_t pol_room_enter(pol_room_t *r, const pol_room_params_t *p, pol_wai
     *evicted = NULL;
     if (level >= p->levels)
         level = p->levels - 1u;
-    if (r->queued >= p->size) {
+    uint32_t size = p->squeeze ? (uint32_t)((uint64_t)p->size * (p->levels - level) / p->levels) : p->size;
+    if (r->queued >= size) {
         if (r->queued == 0 || r->queued > p->size)
             return POL_REJECT; /* no place at all, or the size was lowered: nobody is pushed out */
         unsigned least = last_level(r->nonempty);

@@ -11,6 +11,10 @@
  * - an arrival to a full room takes the place of the newest waiter of the least important level
  *   less important than its own, who leaves the room (the caller answers it 503); when there is
  *   no such waiter the arrival is refused.
+ * - squeezed (the backend is saturated), the room is full sooner for the less important levels:
+ *   level i of L may enter only while fewer than size * (L - i) / L wait (the most important
+ *   level: the whole room), and past that only by pushing out a less important waiter, so the
+ *   least important are refused first and the important ones find a place.
  * - every operation is O(1) (levels are found through the bit mask).
  *
  * The room is followed in memory by its level lists (pol_room_size(levels) bytes in all), so a
@@ -39,9 +43,10 @@ typedef struct st_pol_waiter_t {
 
 /* Owned by the caller and passed to every call, so keyed tables store no params per key. */
 typedef struct st_pol_room_params_t {
-    uint32_t size;  /* places; 0 = nobody waits */
-    uint8_t levels; /* 1 .. POL_ROOM_MAX_LEVELS; a room is created for one number of levels */
-    uint8_t lifo;   /* 0: serve the oldest of a level first; 1: the newest */
+    uint32_t size;   /* places; 0 = nobody waits */
+    uint8_t levels;  /* 1 .. POL_ROOM_MAX_LEVELS; a room is created for one number of levels */
+    uint8_t lifo;    /* 0: serve the oldest of a level first; 1: the newest */
+    uint8_t squeeze; /* 1: less important levels get a smaller share of the room (see above) */
 } pol_room_params_t;
 
 /* The room proper; its `levels` lists follow it in memory (one per level, set up on first use). */

@@ -353,16 +353,27 @@ PROM_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\
 PROM_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
-def loadgen(port, path, seconds, connections=1):
-    """Starts bench/loadgen on `path`; .wait() gives its key=value summary as a dict."""
-    proc = subprocess.Popen([LOADGEN, "-c", str(connections), "-d", str(seconds), "-p", path, f"127.0.0.1:{port}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def loadgen(port, path, seconds, connections=1, rate=None, headers=(), interval=None):
+    """Starts bench/loadgen on `path` (closed loop, or `rate` requests a second, open loop; each
+    of `headers` a "Name: value" string); .wait() gives its key=value summary as a dict, and with
+    `interval` also .series: one dict per interval (t, ok, shed, ok_p50_ms, ok_p99_ms)."""
+    argv = [LOADGEN, "-c", str(connections), "-d", str(seconds), "-p", path]
+    argv += ["-r", str(rate)] if rate else []
+    argv += ["-i", str(interval)] if interval else []
+    for h in headers:
+        argv += ["-H", h]
+    proc = subprocess.Popen(argv + [f"127.0.0.1:{port}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     class Run:
+        series = []
+
         def wait(self):
             out, err = proc.communicate(timeout=seconds + 30)
             assert proc.returncode == 0, err
-            return {k: float(v) for k, v in (kv.split("=", 1) for kv in out.split())}
+            lines = out.splitlines()
+            self.series = [{k: float(v) for k, v in (kv.split("=", 1) for kv in line.split()[1:])}
+                           for line in lines if line.startswith("series ")]
+            return {k: float(v) for k, v in (kv.split("=", 1) for kv in lines[-1].split())}
 
     return Run()
 

@@ -53,3 +53,37 @@ def test_loadgen_rejects_bad_arguments_and_reports_refused_connections():
     assert code == 0, err
     kv = dict(pair.split("=") for pair in out.split())
     assert kv["requests"] == "0" and int(kv["errors"]) > 0, out
+
+
+def test_loadgen_open_loop_rate_series_and_headers(tornado_backend, start_sluice, tmp_path):
+    """-r sends at the rate whatever the answers, -i splits the responses by interval, -o writes
+    each response, -H adds a header (here: the only way to the route; without it, 404)."""
+    s = start_sluice(
+        policy(route="    match: {headers: {x-bench: yes}}\n    concurrency: {limit: 2, queue: {size: 2, timeout: 2s}}\n"),
+        upstream=tornado_backend.address,
+    )
+    each = tmp_path / "responses"
+    code, out, err = run_loadgen("-c", "32", "-d", "2", "-r", "200", "-i", "0.5", "-H", "X-Bench: yes", "-p", "/slow?ms=50",
+                                 "-o", str(each), f"127.0.0.1:{s.port}")
+    assert code == 0, err
+    lines = out.splitlines()
+    series = [dict(pair.split("=") for pair in line.split()[1:]) for line in lines if line.startswith("series ")]
+    kv = {k: float(v) for k, v in (pair.split("=") for pair in lines[-1].split())}
+    # 200/s for 2 s, whatever sluice answers (most are shed: 2 slots of 50 ms serve 40/s)
+    assert 360 <= kv["requests"] + kv["unsent"] <= 402, out
+    assert kv["unsent"] <= 10 and kv["errors"] == 0 and kv["other"] == 0, out
+    assert 40 <= kv["ok"] <= 100 and kv["shed"] >= 200, out
+    assert [float(row["t"]) for row in series] == [0.5, 1.0, 1.5, 2.0], out
+    assert sum(int(row["ok"]) for row in series) == kv["ok"] and sum(int(row["shed"]) for row in series) == kv["shed"], out
+    assert all(50 <= float(row["ok_p50_ms"]) <= float(row["ok_p99_ms"]) for row in series if int(row["ok"])), out
+    rows = [line.split() for line in each.read_text().splitlines()]
+    assert len(rows) == kv["requests"], (len(rows), out)
+    assert sum(r[2] == "o" for r in rows) == kv["ok"] and sum(r[2] == "s" for r in rows) == kv["shed"], out
+    assert all(0 <= int(r[0]) <= 2100 for r in rows) and all(int(r[1]) >= 50000 for r in rows if r[2] == "o"), rows[:5]
+    # without the header: no route
+    code, out, err = run_loadgen("-c", "4", "-d", "0.5", "-r", "40", f"127.0.0.1:{s.port}")
+    kv = {k: float(v) for k, v in (pair.split("=") for pair in out.split())}
+    assert code == 0 and kv["ok"] == 0 and kv["other"] >= 15, out
+    for bad in (["-H", "no colon"], ["-H", "X: a\r\nY: b"], ["-r", "-1"]):
+        code, _, err = run_loadgen(*bad, "127.0.0.1:1")
+        assert code == 2 and "usage" in err, (bad, err)

@@ -10,6 +10,7 @@
 #include "check.h"
 #include "gw_admission.h"
 #include "gw_arena.h"
+#include "gw_lim_adaptive.h"
 #include "gw_lim_local.h"
 
 /* ---- the fake limiter ---- */
@@ -261,28 +262,33 @@ static const cfg_route_t *route(const char *name)
     abort();
 }
 
-static const char routes_yaml[] = "upstreams:\n"
-                                  "  app: {address: \"127.0.0.1:9\"}\n"
-                                  "routes:\n"
-                                  "  - name: two-rates\n"
-                                  "    match: {path: /}\n"
-                                  "    upstream: app\n"
-                                  "    rate_limits:\n"
-                                  "      - {name: a, rate: 10/s}\n"
-                                  "      - {name: b, rate: 10/s}\n"
-                                  "    concurrency: {name: c, limit: 1, queue: {size: 5, timeout: 10s}}\n"
-                                  "  - name: delay\n"
-                                  "    match: {path: /d}\n"
-                                  "    upstream: app\n"
-                                  "    rate_limits:\n"
-                                  "      - {name: a, rate: 10/s, on_exceed: delay, max_delay: 300ms}\n"
-                                  "  - name: room\n"
-                                  "    match: {path: /room}\n"
-                                  "    upstream: app\n"
-                                  "    concurrency:\n"
-                                  "      - {name: c, limit: 1, queue: {size: 5, timeout: 100ms}}\n"
-                                  "      - {name: d, limit: 1, per: [header:x-user, client_ip], queue: {size: 5, timeout: 10s}, "
-                                  "hold_aborted: 5s}\n";
+static const char routes_yaml[] =
+    "upstreams:\n"
+    "  app: {address: \"127.0.0.1:9\"}\n"
+    "routes:\n"
+    "  - name: two-rates\n"
+    "    match: {path: /}\n"
+    "    upstream: app\n"
+    "    rate_limits:\n"
+    "      - {name: a, rate: 10/s}\n"
+    "      - {name: b, rate: 10/s}\n"
+    "    concurrency: {name: c, limit: 1, queue: {size: 5, timeout: 10s}}\n"
+    "  - name: delay\n"
+    "    match: {path: /d}\n"
+    "    upstream: app\n"
+    "    rate_limits:\n"
+    "      - {name: a, rate: 10/s, on_exceed: delay, max_delay: 300ms}\n"
+    "  - name: room\n"
+    "    match: {path: /room}\n"
+    "    upstream: app\n"
+    "    concurrency:\n"
+    "      - {name: c, limit: 1, queue: {size: 5, timeout: 100ms}}\n"
+    "      - {name: d, limit: 1, per: [header:x-user, client_ip], queue: {size: 5, timeout: 10s}, "
+    "hold_aborted: 5s}\n"
+    "  - name: auto\n"
+    "    match: {path: /auto}\n"
+    "    upstream: app\n"
+    "    concurrency: {name: c, limit: auto, adaptive: {initial: 4}, queue: {size: 8, timeout: 10s}}\n";
 
 /* ---- tests ---- */
 
@@ -675,6 +681,91 @@ static void test_hand_over_is_deferred(void)
     gw_admission_free(adm);
 }
 
+static int contains(const gw_limiter_t *l, const char *text)
+{
+    gw_textbuf_t b = gw_textbuf_init(256);
+    l->ops->describe((gw_limiter_t *)l, &b, gw_now_ns());
+    gw_textbuf_printf(&b, "%c", '\0');
+    int found = strstr(b.p, text) != NULL;
+    free(b.p);
+    return found;
+}
+
+/* The adaptive limiter (gw_lim_adaptive): the samples its releases carry set the semaphore's
+ * limit; a lowered limit takes nothing from those in flight; a raised one lets the waiters in
+ * through the loop; a reload keeps what it learned, within the new bounds. */
+static void test_adaptive_limit(void)
+{
+    const cfg_route_t *rt = route("auto");
+    gw_limiter_t *lim = gw_lim_adaptive_new(loop, &zero, "auto", &rt->concurrency[0], 3, 42); /* 3 priority levels */
+    gw_limiter_t *concs[] = {lim};
+    gw_admission_t *adm = gw_admission_new(&env, rt, CFG_REDIS_FALLBACK_DENY, NULL, concs);
+    CHECK_EQ_U64(gw_admission_concurrency_limit(adm, 0), 4);
+    CHECK(contains(lim, "\"limit\":4,\"queue_size\":8,\"in_flight\":0,\"queued\":0,\"per\":null,\"adaptive\":{\"min\":1,"));
+    request_t r[13];
+    for (int i = 0; i != 13; ++i)
+        request_init(&r[i], NULL);
+    for (int i = 0; i != 4; ++i)
+        CHECK(begin(&r[i], adm) == 1);
+    for (int i = 4; i != 8; ++i)
+        CHECK(begin(&r[i], adm) == 0);
+    /* eight failed exchanges: the window closes on the eighth, 100 ms after the first was
+     * admitted, and the limit halves */
+    gw_sample_t failed = {200 * 1000000ull, 1, 0};
+    for (int i = 0; i != 4; ++i)
+        gw_admit_release(&r[i].a, &failed);
+    run_until(&r[7].answers, 1000);
+    CHECK(r[4].answers == 1 && r[7].answers == 1 && r[7].res.outcome == GW_ADMIT_PASS);
+    CHECK_EQ_U64(gw_admission_concurrency_limit(adm, 0), 4);
+    run_for(110);
+    for (int i = 4; i != 7; ++i)
+        gw_admit_release(&r[i].a, &failed);
+    CHECK(contains(lim, "\"in_flight\":1"));
+    gw_admit_release(&r[7].a, &failed);
+    CHECK_EQ_U64(gw_admission_concurrency_limit(adm, 0), 2);
+    CHECK(contains(lim, "\"limit\":2,") && contains(lim, "\"learned\":2,") && contains(lim, "\"saturated\":true"));
+    /* a release without a sample (never sent upstream) teaches nothing */
+    CHECK(begin(&r[8], adm) == 1);
+    gw_admit_release(&r[8].a, NULL);
+    CHECK(contains(lim, "\"windows\":1,"));
+    /* two in flight, three waiting; a reload raises `min` above what was learned */
+    for (int i = 8; i != 10; ++i)
+        CHECK(begin(&r[i], adm) == 1);
+    for (int i = 10; i != 13; ++i)
+        CHECK(begin(&r[i], adm) == 0);
+    /* the backend is saturated (the window's drops): the room of 8 is squeezed, the least
+     * important level may fill 8/3 of it, the middle one 16/3 */
+    request_t low, mid;
+    request_init(&low, NULL);
+    request_init(&mid, NULL);
+    CHECK(gw_admit_begin(&low.a, adm, &low.keys, 2, far_deadline(), &low.metrics, on_answer, &low, &low.res) == -1);
+    CHECK(low.res.outcome == GW_ADMIT_QUEUE_FULL);
+    CHECK(gw_admit_begin(&mid.a, adm, &mid.keys, 1, far_deadline(), &mid.metrics, on_answer, &mid, &mid.res) == 0);
+    request_done(&low);
+    request_done(&mid);
+    cfg_concurrency_t raised = rt->concurrency[0];
+    raised.adaptive_min = 6;
+    CHECK(gw_lim_adaptive_compatible(lim, &raised, 3));
+    CHECK(!gw_lim_adaptive_compatible(lim, &raised, 1));
+    gw_lim_adaptive_reconfigure(lim, &raised);
+    CHECK_EQ_U64(gw_admission_concurrency_limit(adm, 0), 6);
+    CHECK(r[10].answers == 0); /* not inline */
+    run_until(&r[12].answers, 1000);
+    CHECK(r[10].answers == 1 && r[11].answers == 1 && r[12].answers == 1 && r[12].res.outcome == GW_ADMIT_PASS);
+    /* the bounds back to 1..1000: the limit learned (6 now) stays */
+    gw_lim_adaptive_reconfigure(lim, &rt->concurrency[0]);
+    CHECK_EQ_U64(gw_admission_concurrency_limit(adm, 0), 6);
+    for (int i = 0; i != 13; ++i)
+        request_done(&r[i]);
+    CHECK(contains(lim, "\"in_flight\":0,\"queued\":0"));
+    /* a fixed limit is not an adaptive one */
+    gw_limiter_t *fixed = gw_lim_local_slots_new(loop, &zero, "auto", &rt->concurrency[0], 4, 1, 1);
+    CHECK(!gw_lim_adaptive_compatible(fixed, &rt->concurrency[0], 1));
+    CHECK(!gw_lim_local_slots_compatible(lim, &rt->concurrency[0], 3));
+    gw_limiter_unref(fixed);
+    gw_admission_free(adm);
+}
+
 int main(void)
 {
     loop = h2o_evloop_create();
@@ -703,6 +794,7 @@ int main(void)
     test_release_unheld();
     test_describe_and_names();
     test_hand_over_is_deferred();
+    test_adaptive_limit();
     cfg_free(config);
     cfg_errors_clear(&errors);
     h2o_timeout_dispose(loop, &zero);

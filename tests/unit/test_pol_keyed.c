@@ -62,7 +62,7 @@ static void test_lookup_missing_overflow(void)
     CHECK(pol_keyed_find(t, NULL, 0) == pol_keyed_missing(t));
     CHECK_EQ_U64(pol_keyed_count(t), 2); /* _missing is not a key */
 
-    pol_sema_params_t p = {1, {1, 1, 0}};
+    pol_sema_params_t p = {1, {1, 1, 0, 0}};
     pol_waiter_t w = {0};
     pol_sema_t *alic = pol_keyed_find(t, "alic", 4);
     CHECK(pol_keyed_remove_if_at_rest(t, alic, 0) == 1); /* at rest: dropped */
@@ -84,7 +84,7 @@ static void test_lookup_missing_overflow(void)
     CHECK(pol_keyed_remove_if_at_rest(t, d, 0) == 0); /* shared values stay */
     CHECK(pol_keyed_remove_if_at_rest(t, pol_keyed_missing(t), 0) == 0);
     /* the overflow value is a real semaphore, shared */
-    pol_sema_params_t no_room = {1, {0, 1, 0}};
+    pol_sema_params_t no_room = {1, {0, 1, 0, 0}};
     CHECK(acquire(d, &no_room, &w, 0) == POL_ADMIT);
     CHECK(acquire(e, &no_room, &w, 0) == POL_REJECT);
     CHECK(pol_sema_release(d, &no_room) == NULL);
@@ -261,7 +261,7 @@ static void test_eviction_never_resets_live_keys(void)
 static void test_live_semaphores_survive_churn(void)
 {
     enum { MAX = 64, LIVE = 32 };
-    pol_sema_params_t p = {1, {4, 1, 0}};
+    pol_sema_params_t p = {1, {4, 1, 0, 0}};
     pol_keyed_t *t = pol_keyed_new(pol_sema_size(1), MAX, sema_rest, NULL, 3);
     pol_sema_t *held[LIVE];
     static pol_waiter_t waiters[LIVE][3];

@@ -21,7 +21,7 @@ static pol_room_t *fresh(void)
 
 static void test_most_important_first(void)
 {
-    pol_room_params_t p = {10, 3, 0};
+    pol_room_params_t p = {10, 3, 0, 0};
     pol_room_t *r = fresh();
     pol_waiter_t *out;
     CHECK(pol_room_next(r, &p) == NULL);
@@ -56,7 +56,7 @@ static void test_most_important_first(void)
 
 static void test_a_full_room_pushes_out_the_newest_of_the_least_important(void)
 {
-    pol_room_params_t p = {3, 3, 0};
+    pol_room_params_t p = {3, 3, 0, 0};
     pol_room_t *r = fresh();
     pol_waiter_t *out;
     CHECK(pol_room_enter(r, &p, &w[0], 2, 1, &out) == POL_WAIT);
@@ -98,7 +98,7 @@ static void take_odd(pol_waiter_t *x, void *data)
 
 static void test_peek_and_foreach(void)
 {
-    pol_room_params_t p = {10, 2, 0};
+    pol_room_params_t p = {10, 2, 0, 0};
     pol_room_t *r = fresh();
     pol_waiter_t *out;
     CHECK(pol_room_peek(r, &p) == NULL);
@@ -115,12 +115,44 @@ static void test_peek_and_foreach(void)
     CHECK(pol_room_next(r, &p) == NULL);
 }
 
-/* Random arrivals, departures and services against a sorted-array model. */
+/* Squeezed, the less important levels have a smaller share of the room, and the most important
+ * the whole of it. */
+static void test_squeezed_room(void)
+{
+    pol_room_params_t p = {6, 3, 0, 1}; /* levels 0, 1, 2 may fill 6, 4 and 2 places */
+    pol_room_t *r = fresh();
+    pol_waiter_t *out;
+    CHECK(pol_room_enter(r, &p, &w[0], 2, 1, &out) == POL_WAIT);
+    CHECK(pol_room_enter(r, &p, &w[1], 2, 2, &out) == POL_WAIT);
+    CHECK(pol_room_enter(r, &p, &w[2], 2, 3, &out) == POL_REJECT && out == NULL); /* 2 wait: its share is full */
+    CHECK(pol_room_enter(r, &p, &w[3], 1, 4, &out) == POL_WAIT && out == NULL);
+    CHECK(pol_room_enter(r, &p, &w[4], 1, 5, &out) == POL_WAIT && out == NULL);
+    /* 4 wait: level 1 enters only by pushing out the newest of level 2 */
+    CHECK(pol_room_enter(r, &p, &w[5], 1, 6, &out) == POL_WAIT && out == &w[1]);
+    CHECK(pol_room_enter(r, &p, &w[6], 1, 7, &out) == POL_WAIT && out == &w[0]);
+    CHECK(pol_room_enter(r, &p, &w[7], 1, 8, &out) == POL_REJECT);
+    CHECK(pol_room_enter(r, &p, &w[8], 0, 9, &out) == POL_WAIT && out == NULL);
+    CHECK(pol_room_enter(r, &p, &w[9], 0, 10, &out) == POL_WAIT && out == NULL);
+    CHECK(pol_room_enter(r, &p, &w[10], 0, 11, &out) == POL_WAIT && out == &w[6]);
+    CHECK_EQ_U64(r->queued, 6);
+    /* no longer squeezed: the whole room for everyone again */
+    p.squeeze = 0;
+    CHECK(pol_room_next(r, &p) == &w[8]);
+    CHECK(pol_room_enter(r, &p, &w[11], 2, 12, &out) == POL_WAIT && out == NULL);
+    /* a room too small to share: the least important get no place at all */
+    pol_room_params_t tiny = {2, 3, 0, 1};
+    r = fresh();
+    CHECK(pol_room_enter(r, &tiny, &w[0], 2, 1, &out) == POL_REJECT);
+    CHECK(pol_room_enter(r, &tiny, &w[1], 1, 2, &out) == POL_WAIT);
+}
+
+/* Random arrivals, departures and services against a sorted-array model, the room squeezed and
+ * let go now and then. */
 static void test_against_model(void)
 {
     enum { N = 40, LEVELS = 4 };
     for (int lifo = 0; lifo != 2; ++lifo) {
-        pol_room_params_t p = {12, LEVELS, (uint8_t)lifo};
+        pol_room_params_t p = {12, LEVELS, (uint8_t)lifo, 0};
         pol_room_t *r = fresh();
         int in[N] = {0}, level[N];
         uint64_t at[N];
@@ -131,18 +163,21 @@ static void test_against_model(void)
             int count = 0;
             for (int k = 0; k != N; ++k)
                 count += in[k];
+            if (now % 1000 == 0)
+                p.squeeze = !p.squeeze;
             if (!in[i] && op != 2) {
                 unsigned lv = (seed >> 4) % LEVELS;
+                int size = p.squeeze ? (int)p.size * (LEVELS - (int)lv) / LEVELS : (int)p.size;
                 /* the model: the least important level below lv, its newest */
                 int victim = -1;
-                if (count >= (int)p.size)
+                if (count >= size)
                     for (int k = 0; k != N; ++k)
                         if (in[k] && level[k] > (int)lv &&
                             (victim < 0 || level[k] > level[victim] || (level[k] == level[victim] && at[k] > at[victim])))
                             victim = k;
                 pol_waiter_t *out;
                 pol_decision_t d = pol_room_enter(r, &p, &w[i], lv, now, &out);
-                if (count < (int)p.size || victim >= 0) {
+                if (count < size || victim >= 0) {
                     CHECK(d == POL_WAIT);
                     CHECK(out == (victim >= 0 ? &w[victim] : NULL));
                     if (victim >= 0)
@@ -180,6 +215,7 @@ int main(void)
     test_most_important_first();
     test_a_full_room_pushes_out_the_newest_of_the_least_important();
     test_peek_and_foreach();
+    test_squeezed_room();
     test_against_model();
     return CHECK_SUMMARY();
 }

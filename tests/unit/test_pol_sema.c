@@ -29,7 +29,7 @@ static pol_sema_t *fresh(void)
 
 static pol_sema_params_t params(uint32_t limit, uint32_t size, int lifo)
 {
-    return (pol_sema_params_t){limit, {size, 1, (uint8_t)lifo}};
+    return (pol_sema_params_t){limit, {size, 1, (uint8_t)lifo, 0}};
 }
 
 static pol_decision_t acquire(pol_sema_t *s, const pol_sema_params_t *p, pol_waiter_t *x, uint64_t now)
