@@ -60,3 +60,8 @@ void gw_h2guard_count_reset(gw_h2guard_t *g, h2o_conn_t *conn, uint64_t now_ns)
             GW_H2_MAX_RESETS + 1, GW_H2_RESET_WINDOW_MS);
     send_goaway((h2o_http2_conn_t *)conn);
 }
+
+int gw_h2guard_conn_is_closing(h2o_conn_t *conn)
+{
+    return ((h2o_http2_conn_t *)conn)->state >= H2O_HTTP2_CONN_STATE_IS_CLOSING;
+}

@@ -32,4 +32,8 @@ typedef struct st_gw_h2guard_t {
  * complete, at now_ns; sends GOAWAY when the connection is over the limit. */
 void gw_h2guard_count_reset(gw_h2guard_t *guard, h2o_conn_t *conn, uint64_t now_ns);
 
+/* Whether `conn`, an HTTP/2 connection, is closing after a connection error or its idle timeout:
+ * libh2o sends no more DATA on it, so an answer started now would arrive without its body. */
+int gw_h2guard_conn_is_closing(h2o_conn_t *conn);
+
 #endif

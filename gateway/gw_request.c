@@ -298,11 +298,6 @@ static void begin_admission(gw_request_t *r)
     on_admitted(&r->admit, &res, r);
 }
 
-static void on_deferred_start(h2o_timeout_entry_t *entry)
-{
-    begin_admission(H2O_STRUCT_FROM_MEMBER(gw_request_t, deferred_start, entry));
-}
-
 /* ---- the deadline ---- */
 
 static void on_deadline(h2o_timeout_entry_t *entry)
@@ -562,6 +557,55 @@ static void init_keys(gw_request_t *r, const gw_target_t *target)
                             .data = r};
 }
 
+static void handle_request(gw_request_t *r)
+{
+    gw_ctx_t *ctx = r->ctx;
+    h2o_req_t *req = r->req;
+    const cfg_config_t *config = r->gen->config;
+    const char *why;
+    gw_target_t target;
+    if (check_request(r, &why, &target) != 0) {
+        req->http1_is_persistent = 0;
+        gw_request_respond_error(r, 400, "bad_request", why, 0);
+        return;
+    }
+    gw_route_input_t in = {req->method.base, req->method.len, r->route_path.base, r->route_path.len,
+                           r->host.base,     r->host.len,     find_header_value,  req};
+    long idx = gw_route_match(config, &in);
+    if (idx < 0) {
+        gw_request_respond_error(r, 404, "no_route", "no route matches this request", 0);
+        return;
+    }
+    r->route = &r->gen->routes[idx];
+    if (wants_websocket(r)) {
+        if (!r->route->cfg->websocket.allow) {
+            req->http1_is_persistent = 0;
+            gw_request_respond_error(r, 501, "websocket_not_allowed", "this route does not tunnel WebSockets", 0);
+            return;
+        }
+        r->websocket = 1;
+    }
+    if (body_too_large(r)) {
+        req->http1_is_persistent = 0;
+        gw_request_respond_error(r, 413, "body_too_large", "the request body is larger than the route's max_body", 0);
+        return;
+    }
+    init_keys(r, &target);
+    r->deadline.cb = on_deadline;
+    h2o_timeout_link(ctx->loop, &r->route->deadline, &r->deadline);
+    if (start_reading_body_for_keys(r))
+        return;
+    begin_admission(r);
+}
+
+static void on_deferred_start(h2o_timeout_entry_t *entry)
+{
+    gw_request_t *r = H2O_STRUCT_FROM_MEMBER(gw_request_t, deferred_start, entry);
+    if (gw_h2guard_conn_is_closing(r->req->conn))
+        return; /* the connection is going: its streams are disposed once its GOAWAY is written */
+    handle_request(r);
+}
+
 int gw_request_on_req(gw_ctx_t *ctx, h2o_req_t *req, const gw_client_conn_t *client)
 {
     gw_request_t *r = malloc(sizeof(*r));
@@ -592,46 +636,14 @@ int gw_request_on_req(gw_ctx_t *ctx, h2o_req_t *req, const gw_client_conn_t *cli
     gw_client_ip(r->client_ip, r->xff.base, r->xff.len, config->client.trusted_proxies, config->client.num_trusted_proxies,
                  r->client_key_ip, sizeof(r->client_key_ip));
 
-    const char *why;
-    gw_target_t target;
-    if (check_request(r, &why, &target) != 0) {
-        req->http1_is_persistent = 0;
-        gw_request_respond_error(r, 400, "bad_request", why, 0);
-        return 0;
-    }
-    gw_route_input_t in = {req->method.base, req->method.len, r->route_path.base, r->route_path.len,
-                           r->host.base,     r->host.len,     find_header_value,  req};
-    long idx = gw_route_match(config, &in);
-    if (idx < 0) {
-        gw_request_respond_error(r, 404, "no_route", "no route matches this request", 0);
-        return 0;
-    }
-    r->route = &r->gen->routes[idx];
-    if (wants_websocket(r)) {
-        if (!r->route->cfg->websocket.allow) {
-            req->http1_is_persistent = 0;
-            gw_request_respond_error(r, 501, "websocket_not_allowed", "this route does not tunnel WebSockets", 0);
-            return 0;
-        }
-        r->websocket = 1;
-    }
-    if (body_too_large(r)) {
-        req->http1_is_persistent = 0;
-        gw_request_respond_error(r, 413, "body_too_large", "the request body is larger than the route's max_body", 0);
-        return 0;
-    }
-    init_keys(r, &target);
-    r->deadline.cb = on_deadline;
-    h2o_timeout_link(ctx->loop, &r->route->deadline, &r->deadline);
-    if (start_reading_body_for_keys(r))
-        return 0;
-    r->state = GW_REQ_ADMISSION;
     if (req->version >= 0x200) {
-        /* a RST_STREAM read with the HEADERS disposes the request before anything starts */
+        /* One turn of the loop later: a RST_STREAM read with the HEADERS disposes the request
+         * before anything starts, and a connection error read with them (GOAWAY) leaves no answer
+         * half-sent: libh2o sends no DATA once its connection is closing. */
         r->deferred_start.cb = on_deferred_start;
         h2o_timeout_link(ctx->loop, &ctx->h2o.zero_timeout, &r->deferred_start);
         return 0;
     }
-    begin_admission(r);
+    handle_request(r);
     return 0;
 }

@@ -519,6 +519,62 @@ def test_http2_field_values_with_control_bytes_are_refused(raw_backend, start_sl
     assert raw_backend.raw() == b""
 
 
+def broken_trailers_frame(client, sid):
+    """A second HEADERS on `sid` without END_STREAM (trailers must end the stream): a connection
+    error. Built by hand: the h2 library refuses to send it."""
+    block = client.conn.encoder.encode([("x-trailer", "1")])
+    return len(block).to_bytes(3, "big") + bytes([1, 0x4]) + sid.to_bytes(4, "big") + block
+
+
+@pytest.mark.parametrize("first", [
+    [("X-Upper", "1")],             # refused by libh2o itself (a header name with a capital)
+    [(":method", "GET /admin x")],  # refused by sluice
+    [],                             # a good request
+])
+def test_http2_a_connection_error_read_with_a_request_leaves_no_half_answer(raw_backend, start_sluice, first):
+    """A request and, in the same write, a frame that is a connection error: the client gets the
+    GOAWAY and, for the request, either nothing or a whole answer; never a HEADERS promising a
+    body that never comes (libh2o writes no DATA once its connection is closing). Nothing reaches
+    the backend."""
+    import h2.events
+    s = start_sluice(policy(CATCH_ALL), upstream=raw_backend.address)
+    c = H2Client(s.port)
+    try:
+        fields = dict([(":method", "GET"), (":scheme", "http"), (":authority", "x"), (":path", "/public")] + first)
+        sid = c.request(list(fields.items()))
+        sid2 = c.request([(":method", "POST"), (":scheme", "http"), (":authority", "x"), (":path", "/b")], end_stream=False)
+        c.sock.sendall(c.conn.data_to_send() + broken_trailers_frame(c, sid2))
+        evs = c.events(lambda e: any(isinstance(x, h2.events.ConnectionTerminated) for x in e), 5)
+    finally:
+        c.close()
+    assert any(isinstance(e, h2.events.ConnectionTerminated) for e in evs), evs
+    heads = [dict(e.headers) for e in evs if isinstance(e, h2.events.ResponseReceived) and e.stream_id == sid]
+    body = b"".join(e.data for e in evs if isinstance(e, h2.events.DataReceived) and e.stream_id == sid)
+    if heads:
+        assert int(heads[0][b"content-length"]) == len(body), (heads, body)
+        assert any(isinstance(e, h2.events.StreamEnded) and e.stream_id == sid for e in evs), evs
+    time.sleep(0.3)
+    assert raw_backend.raw() == b""
+
+
+def test_http2_malformed_requests_get_their_whole_answer(start_sluice, raw_backend):
+    """The answer to a malformed request, deferred by a loop turn, still arrives whole when the
+    connection stays up, for libh2o's refusals and sluice's."""
+    s = start_sluice(policy(CATCH_ALL), upstream=raw_backend.address)
+    c = H2Client(s.port)
+    try:
+        for bad in ([("X-Upper", "1")], [(":method", "GET /admin x")]):
+            fields = dict([(":method", "GET"), (":scheme", "http"), (":authority", "x"), (":path", "/public")] + bad)
+            sid = c.request(list(fields.items()))
+            c.flush()
+            headers, body = h2_response(c, sid)
+            assert headers.get(":status") == "400" and int(headers["content-length"]) == len(body), (headers, body)
+            assert json.loads(body)["error"]["code"] == "bad_request"
+    finally:
+        c.close()
+    assert raw_backend.raw() == b""
+
+
 def test_http2_head_keeps_content_length(raw_backend, start_sluice):
     raw_backend.responder = lambda req: b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n"
     s = start_sluice(policy(CATCH_ALL), upstream=raw_backend.address)
