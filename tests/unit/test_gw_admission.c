@@ -766,6 +766,35 @@ static void test_adaptive_limit(void)
     gw_admission_free(adm);
 }
 
+/* An exchange cut for the client's sake (gone, body refused) says nothing of the upstream: eight
+ * of them, over more than a window, close no window and leave the limit where it was. */
+static void test_adaptive_ignores_abandoned_exchanges(void)
+{
+    const cfg_route_t *rt = route("auto");
+    gw_limiter_t *lim = gw_lim_adaptive_new(loop, &zero, "auto", &rt->concurrency[0], 3, 42);
+    gw_limiter_t *concs[] = {lim};
+    gw_admission_t *adm = gw_admission_new(&env, rt, CFG_REDIS_FALLBACK_DENY, NULL, concs);
+    request_t r[8];
+    for (int i = 0; i != 8; ++i)
+        request_init(&r[i], NULL);
+    for (int i = 0; i != 4; ++i)
+        CHECK(begin(&r[i], adm) == 1);
+    for (int i = 4; i != 8; ++i)
+        CHECK(begin(&r[i], adm) == 0);
+    gw_sample_t abandoned = {5 * 1000000ull, 0, 1};
+    for (int i = 0; i != 4; ++i)
+        gw_admit_release(&r[i].a, &abandoned);
+    run_until(&r[7].answers, 1000);
+    run_for(110);
+    for (int i = 4; i != 8; ++i)
+        gw_admit_release(&r[i].a, &abandoned);
+    CHECK_EQ_U64(gw_admission_concurrency_limit(adm, 0), 4);
+    CHECK(contains(lim, "\"windows\":0,") && contains(lim, "\"in_flight\":0,"));
+    for (int i = 0; i != 8; ++i)
+        request_done(&r[i]);
+    gw_admission_free(adm);
+}
+
 int main(void)
 {
     loop = h2o_evloop_create();
@@ -795,6 +824,7 @@ int main(void)
     test_describe_and_names();
     test_hand_over_is_deferred();
     test_adaptive_limit();
+    test_adaptive_ignores_abandoned_exchanges();
     cfg_free(config);
     cfg_errors_clear(&errors);
     h2o_timeout_dispose(loop, &zero);
