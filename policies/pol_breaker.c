@@ -1,20 +1,25 @@
 #include "pol_breaker.h"
 
+/* A new round on opening and on closing: outcomes of requests let through before do not count
+ * any more, and nothing counted before is kept. */
+static void new_round(pol_breaker_t *b)
+{
+    ++b->round;
+    b->consecutive = b->trials = b->successes = 0;
+    b->cur_total = b->cur_failed = b->prev_total = b->prev_failed = 0;
+}
+
 static void open_now(pol_breaker_t *b, uint64_t now_ns)
 {
     b->state = POL_BREAKER_OPEN;
     b->opened_ns = now_ns;
-    ++b->round; /* outcomes of requests let through before do not count any more */
-    b->consecutive = b->trials = b->successes = 0;
-    b->cur_total = b->cur_failed = b->prev_total = b->prev_failed = 0;
+    new_round(b);
 }
 
 static void close_now(pol_breaker_t *b, uint64_t now_ns)
 {
     b->state = POL_BREAKER_CLOSED;
-    ++b->round;
-    b->consecutive = b->trials = b->successes = 0;
-    b->cur_total = b->cur_failed = b->prev_total = b->prev_failed = 0;
+    new_round(b);
     b->half_start_ns = now_ns;
 }
 
@@ -43,9 +48,9 @@ int pol_breaker_allow(pol_breaker_t *b, const pol_breaker_params_t *p, uint64_t 
             *retry_after_ns = b->opened_ns + p->open_for_ns - now_ns;
             return 0;
         }
+        /* the round (and its trials and successes at 0) is the one open_now began: no ticket
+         * was handed out while open */
         b->state = POL_BREAKER_HALF_OPEN;
-        b->trials = b->successes = 0;
-        ++b->round;
     }
     if (b->state == POL_BREAKER_HALF_OPEN) {
         if (b->trials >= p->half_open) {

@@ -48,8 +48,8 @@ typedef struct st_pol_breaker_ticket_t {
     uint8_t trial; /* 1: a HALF_OPEN trial */
 } pol_breaker_ticket_t;
 
-/* Whether a request may go to the upstream now: 1 (and *ticket filled) or 0, with
- * *retry_after_ns until it may be asked again (> 0). */
+/* Whether a request may go to the upstream now: 1 (and *ticket filled, *retry_after_ns 0) or 0,
+ * with *retry_after_ns until it may be asked again (> 0). */
 int pol_breaker_allow(pol_breaker_t *b, const pol_breaker_params_t *p, uint64_t now_ns, pol_breaker_ticket_t *ticket,
                       uint64_t *retry_after_ns);
 

@@ -328,6 +328,436 @@ static void test_drops(void)
     CHECK(pol_adaptive_learned(&sim.a) <= 5);
 }
 
+/* Samples every millisecond, each of a request admitted `latency` before, until a window (or a
+ * probe) closes; returns how many samples returned 1 (the limit changed). */
+static int until_closed_q(pol_adaptive_t *a, uint64_t *now, uint64_t latency, uint32_t in_flight, uint32_t queued)
+{
+    uint64_t windows = a->windows, probes = a->probes;
+    int changed = 0;
+    while (a->windows == windows && a->probes == probes) {
+        *now += MS;
+        changed += pol_adaptive_sample(a, *now, *now - latency, latency, 0, in_flight, queued);
+    }
+    return changed;
+}
+
+/* The same with someone waiting: demand meets the limit. */
+static int until_closed(pol_adaptive_t *a, uint64_t *now, uint64_t latency, uint32_t in_flight)
+{
+    return until_closed_q(a, now, latency, in_flight, 1);
+}
+
+/* A limit started at 20 with a backend of 10 ms, after its first window (base measured) and a
+ * second one at the limit (grown by a quarter, to 25); returns the time then. */
+static uint64_t warmed_up(pol_adaptive_t *a)
+{
+    uint64_t now = SEC;
+    pol_adaptive_init(a, 1, 1000, 20, 1);
+    until_closed(a, &now, 10 * MS, 20);
+    until_closed(a, &now, 10 * MS, 20);
+    return now;
+}
+
+static int near(double x, double y)
+{
+    return x > y - 1e-6 && x < y + 1e-6;
+}
+
+/* The model's arithmetic, one window at a time, with every latency alike (so that a window's
+ * latency is that latency): base 10 ms; no queue grows the limit by a quarter; 20 ms (a queue)
+ * sets it to used * gradient + headroom, gradient = 10 x 1.05 / 20, headroom = sqrt(limit) / 2;
+ * three such decreases call for a probe at half the limit; the probe finds 10 ms again. */
+static void test_exact_steps(void)
+{
+    pol_adaptive_t a;
+    pol_adaptive_init(&a, 1, 1000, 20, 1);
+    uint64_t t0 = SEC, now = t0;
+    /* the first window: from its first admission (t0 - 9 ms), 100 ms of admissions and 1.5
+     * latencies for them to come back: it closes at t0 + 106 ms, not a nanosecond before */
+    while (now < t0 + 105 * MS) {
+        now += MS;
+        CHECK(pol_adaptive_sample(&a, now, now - 10 * MS, 10 * MS, 0, 20, 1) == 0);
+    }
+    CHECK(pol_adaptive_sample(&a, t0 + 106 * MS - 1, t0 + 96 * MS - 1, 10 * MS, 0, 20, 1) == 0);
+    CHECK_EQ_U64(a.windows, 0);
+    CHECK(pol_adaptive_sample(&a, t0 + 106 * MS, t0 + 96 * MS, 10 * MS, 0, 20, 1) == 0);
+    now = t0 + 106 * MS;
+    CHECK_EQ_U64(a.windows, 1);
+    CHECK_EQ_U64(a.base_ns, 10 * MS);
+    CHECK_EQ_U64(a.rtt_ns, 10 * MS);
+    CHECK(a.limit == 20 && !pol_adaptive_saturated(&a)); /* the first window only measures */
+    /* no queue, demand at the limit: + a quarter, at t0 + 221 ms (first admission t0 + 106 ms) */
+    CHECK(until_closed(&a, &now, 10 * MS, 20) == 1);
+    CHECK_EQ_U64(now, t0 + 221 * MS);
+    CHECK(a.limit == 25 && !pol_adaptive_saturated(&a));
+    /* 40 ms: the gradient 10.5 / 40 is taken as 0.5 (at most halved): 25 x 0.5 + 2.5 */
+    pol_adaptive_t deep = a;
+    uint64_t t = now;
+    until_closed(&deep, &t, 40 * MS, 25);
+    CHECK(near(deep.limit, 15));
+    /* 11 ms: a small queue, 25 x (1 - 10.5 / 11), under the headroom: half the way to it */
+    pol_adaptive_t small = a;
+    t = now;
+    until_closed(&small, &t, 11 * MS, 25);
+    CHECK(near(small.limit, 25 + (2.5 - 25 * (1 - 10.5 / 11)) / 2));
+    CHECK(!pol_adaptive_saturated(&small)); /* under half the headroom */
+    /* 11.5 ms: a queue of 2.17, more than half the headroom: saturated, though under it */
+    pol_adaptive_t mid = a;
+    t = now;
+    until_closed(&mid, &t, 11500 * 1000, 25);
+    CHECK(mid.limit > 25 && pol_adaptive_saturated(&mid));
+    /* a queue of at most a quarter of the headroom counts as none (10.75 ms: 0.58 of 2.5), more
+     * is approached (10.8 ms: 0.69) */
+    pol_adaptive_t none = a, some = a;
+    t = now;
+    until_closed(&none, &t, 10750 * 1000, 25);
+    CHECK(none.limit == 25 + 25 / 4.0);
+    t = now;
+    until_closed(&some, &t, 10800 * 1000, 25);
+    CHECK(near(some.limit, 25 + (2.5 - 25 * (1 - 10.5 / 10.8)) / 2));
+    /* 20 ms: a queue of 25 x (1 - 0.525) = 11.9 > twice the headroom (2.5): the window closes
+     * early, at the 88th latency (a multiple of 8, 100 ms after its first admission) */
+    CHECK(until_closed(&a, &now, 20 * MS, 25) == 1);
+    CHECK_EQ_U64(now, t0 + 328 * MS);
+    CHECK(near(a.limit, 25 * 0.525 + 2.5));
+    CHECK_EQ_U64(a.rtt_ns, 20 * MS);
+    CHECK(pol_adaptive_saturated(&a));
+    CHECK_EQ_U64(pol_adaptive_limit(&a), 16);
+    /* used is the most in flight, at most the limit */
+    CHECK(until_closed(&a, &now, 20 * MS, 16) == 1);
+    CHECK(near(a.limit, 15.625 * 0.525 + 1.976423537605237));
+    CHECK(until_closed(&a, &now, 20 * MS, 11) == 1);
+    double learned = 10.179548537605237 * 0.525 + 1.5952702386747235;
+    CHECK(near(a.limit, learned));
+    /* three decreases (by more than a quarter) and the latency as high: a probe at half (7 / 2) */
+    CHECK(a.phase == POL_ADAPTIVE_PROBE);
+    CHECK_EQ_U64(pol_adaptive_limit(&a), 3);
+    CHECK_EQ_U64(pol_adaptive_learned(&a), 7);
+    CHECK_EQ_U64(now, t0 + 542 * MS);
+    /* what a probe finds (before it, the latency was 20 ms, base 10 ms): within -5% .. +25% of
+     * base, base is settled; lower than that, it becomes base; within 10% of the latency before
+     * the probe, a candidate for base (the backend's own latency, if the next window agrees) */
+    static const struct {
+        uint64_t rtt_us;
+        int settled;
+        uint64_t base_us, candidate_us;
+    } found[] = {{9500, 1, 10000, 0},      {9499, 0, 9499, 0},       {12500, 1, 10000, 0},
+                 {12501, 0, 10000, 0},     {18000, 0, 10000, 18000}, {17999, 0, 10000, 0},
+                 {22000, 0, 10000, 22000}, {22001, 0, 10000, 0},     {20000, 0, 10000, 20000}};
+    for (size_t i = 0; i != sizeof(found) / sizeof(found[0]); ++i) {
+        pol_adaptive_t p = a;
+        uint64_t t = now;
+        until_closed(&p, &t, found[i].rtt_us * 1000, 3);
+        CHECK_EQ_U64(p.probes, 1);
+        CHECK_EQ_U64(p.base_settled, found[i].settled);
+        CHECK_EQ_U64(p.base_ns, found[i].base_us * 1000);
+        CHECK_EQ_U64(p.candidate_ns, found[i].candidate_us * 1000);
+        if (found[i].rtt_us == 18000) {
+            /* 10/9 of 18 ms exactly is as slow still */
+            pol_adaptive_t edge18 = p;
+            until_closed(&edge18, &t, 20 * MS, 3);
+            CHECK_EQ_U64(edge18.base_ns, 18 * MS);
+        }
+        if (found[i].rtt_us != 20000)
+            continue;
+        /* the next window as slow (up to 10/9 of it): base is raised to it */
+        pol_adaptive_t agree = p, slower = p;
+        uint64_t t2 = t;
+        until_closed(&agree, &t2, 22222 * 1000, 3);
+        CHECK_EQ_U64(agree.base_ns, 20 * MS);
+        CHECK_EQ_U64(agree.candidate_ns, 0);
+        until_closed(&slower, &t, 22223 * 1000, 3);
+        CHECK_EQ_U64(slower.base_ns, 10 * MS);
+    }
+    /* a probe that ends on its timeout (600 ms) with no latency learns nothing */
+    pol_adaptive_t timed_out = a;
+    pol_adaptive_sample(&timed_out, now + 600 * MS - 1, now, 0, 1, 3, 1);
+    CHECK(timed_out.phase == POL_ADAPTIVE_PROBE);
+    pol_adaptive_sample(&timed_out, now + 600 * MS, now, 0, 1, 3, 1);
+    CHECK(timed_out.phase == POL_ADAPTIVE_LEARN && timed_out.probes == 1);
+    CHECK_EQ_U64(timed_out.base_ns, 10 * MS);
+    CHECK_EQ_U64(timed_out.base_settled, 0);
+    /* the first sample after a silence of 1.4 s ends a probe too, unlearned */
+    pol_adaptive_t after_silence = a;
+    pol_adaptive_sample(&after_silence, now + 1401 * MS, now + 1391 * MS, 10 * MS, 0, 1, 1);
+    CHECK(after_silence.phase == POL_ADAPTIVE_LEARN && after_silence.probes == 0);
+    /* a probe that hears nothing for 500 ms + 10 x base ends at the next arrival */
+    pol_adaptive_t quiet = a;
+    CHECK(pol_adaptive_arrival(&quiet, now + 600 * MS - 1) == 0 && quiet.phase == POL_ADAPTIVE_PROBE);
+    CHECK(pol_adaptive_arrival(&quiet, now + 600 * MS) == 1 && quiet.phase == POL_ADAPTIVE_LEARN);
+    CHECK_EQ_U64(pol_adaptive_limit(&quiet), 7);
+    CHECK_EQ_U64(quiet.start_ns, now + 600 * MS); /* a new window from then */
+    /* the probe finds 10 ms (once its cohort is back: 100 ms + 1.5 x 20 ms): base confirmed,
+     * the learned limit back, the next probe in 10 s */
+    CHECK(until_closed(&a, &now, 10 * MS, 3) == 1);
+    CHECK_EQ_U64(now, t0 + 672 * MS);
+    CHECK_EQ_U64(a.probes, 1);
+    CHECK(a.phase == POL_ADAPTIVE_LEARN && near(a.limit, learned));
+    CHECK_EQ_U64(pol_adaptive_limit(&a), 7);
+    CHECK_EQ_U64(a.base_ns, 10 * MS);
+    CHECK_EQ_U64(a.probe_due_ns, now + 10 * SEC);
+    /* base settled and the limit steady: the next probe, 10 s on, at three quarters (7 x 3 / 4) */
+    pol_adaptive_t steady = a;
+    t = now;
+    for (int i = 0; i != 1000 && steady.phase == POL_ADAPTIVE_LEARN; ++i)
+        until_closed(&steady, &t, 10 * MS, 3);
+    CHECK(steady.phase == POL_ADAPTIVE_PROBE && t >= now + 10 * SEC && t < now + 10 * SEC + 200 * MS);
+    CHECK_EQ_U64(pol_adaptive_limit(&steady), 5);
+    /* a window that closes at the very nanosecond the probe is due starts it */
+    pol_adaptive_t edge = a;
+    t = now;
+    while (t + 300 * MS < edge.probe_due_ns)
+        until_closed(&edge, &t, 10 * MS, 3);
+    uint64_t due = edge.probe_due_ns;
+    for (uint64_t i = 0; i != 8; ++i) {
+        CHECK(edge.phase == POL_ADAPTIVE_LEARN);
+        pol_adaptive_sample(&edge, due, t + MS + i * 1000, 10 * MS, 0, 3, 1);
+    }
+    CHECK(edge.phase == POL_ADAPTIVE_PROBE);
+    /* silence: a window starts afresh with the first sample after 1 s + 4 windows (of 100 ms) */
+    pol_adaptive_t idle = a;
+    pol_adaptive_sample(&idle, now + 1400 * MS, now + 1390 * MS, 10 * MS, 0, 1, 0);
+    CHECK_EQ_U64(idle.start_ns, now);
+    idle = a;
+    pol_adaptive_sample(&idle, now + 1400 * MS + 1, now + 1390 * MS, 10 * MS, 0, 1, 0);
+    CHECK_EQ_U64(idle.start_ns, now + 1400 * MS + 1);
+    /* a window faster than base (6 ms) pulls it halfway down */
+    pol_adaptive_t faster = a;
+    uint64_t later = now;
+    until_closed(&faster, &later, 6 * MS, 7);
+    CHECK_EQ_U64(faster.base_ns, 8 * MS);
+    /* base settled, then three decreases that do not bring the latency down: a probe, at half
+     * (the capacity may have fallen far), not three quarters */
+    for (int i = 0; i != 3; ++i) {
+        CHECK(a.phase == POL_ADAPTIVE_LEARN);
+        until_closed(&a, &now, 20 * MS, pol_adaptive_limit(&a));
+    }
+    CHECK(a.phase == POL_ADAPTIVE_PROBE);
+    CHECK_EQ_U64(pol_adaptive_learned(&a), 3);
+    CHECK_EQ_U64(pol_adaptive_limit(&a), 1);
+}
+
+/* While `base` is unsettled, a probe comes after three windows that did not lower the limit; a
+ * window's demand is its own (one that met the limit does not make the next one grow). */
+static void test_probe_soon_and_demand(void)
+{
+    pol_adaptive_t a;
+    uint64_t now = warmed_up(&a);
+    CHECK(a.limit == 25 && a.phase == POL_ADAPTIVE_LEARN);
+    pol_adaptive_t below = a, spare = a;
+    CHECK(until_closed(&a, &now, 10 * MS, 25) == 1);
+    CHECK(a.limit == 25 + 25 / 4.0);
+    CHECK(a.phase == POL_ADAPTIVE_PROBE);
+    CHECK_EQ_U64(pol_adaptive_limit(&a), 15); /* half of 31 */
+    /* the same from a clock at 100 s: the first probe is due 10 s after the first window */
+    pol_adaptive_t later;
+    pol_adaptive_init(&later, 1, 1000, 20, 1);
+    uint64_t t = 100 * SEC;
+    until_closed(&later, &t, 10 * MS, 20);
+    until_closed(&later, &t, 10 * MS, 20);
+    CHECK(later.phase == POL_ADAPTIVE_LEARN && later.probes == 0 && later.probe_due_ns > t + 9 * SEC);
+    /* the third window with 5 in flight and nobody waiting: no growth, and no probe (latencies
+     * below the limit are measured at the demand's concurrency anyway) */
+    uint64_t now2 = now;
+    CHECK(until_closed_q(&below, &now2, 10 * MS, 5, 0) == 0);
+    CHECK(below.limit == 25 && below.phase == POL_ADAPTIVE_LEARN);
+    /* 20 in flight of 25 and nobody waiting, or 10 in flight (under half the limit) with someone
+     * waiting: demand did not meet the limit either, no growth */
+    pol_adaptive_t idle_half = spare, few = spare;
+    now2 = now;
+    until_closed_q(&idle_half, &now2, 10 * MS, 20, 0);
+    CHECK(idle_half.limit == 25);
+    now2 = now;
+    until_closed_q(&few, &now2, 10 * MS, 10, 1);
+    CHECK(few.limit == 25);
+
+    /* a slow backend (400 ms): probes every 50 x base, 20 s, rather than every 10 s */
+    pol_adaptive_t slow;
+    pol_adaptive_init(&slow, 1, 1000, 20, 1);
+    now = SEC;
+    for (int i = 0; i != 3; ++i)
+        until_closed(&slow, &now, 400 * MS, pol_adaptive_limit(&slow));
+    CHECK(slow.phase == POL_ADAPTIVE_PROBE);
+    until_closed(&slow, &now, 400 * MS, pol_adaptive_limit(&slow));
+    CHECK(slow.probes == 1 && slow.phase == POL_ADAPTIVE_LEARN);
+    CHECK_EQ_U64(slow.probe_due_ns, now + 20 * SEC);
+
+    /* at the limit of 1: the headroom is sqrt(1) / 2, so no queue grows it by 0.5 */
+    pol_adaptive_t one;
+    pol_adaptive_init(&one, 1, 1000, 1, 1);
+    now = SEC;
+    until_closed(&one, &now, 10 * MS, 1);
+    CHECK(until_closed(&one, &now, 10 * MS, 1) == 1); /* 1.5 rounds to 2 */
+    CHECK(one.limit == 1.5);
+    /* growth by the larger of a quarter and the headroom: from 3, the headroom (sqrt(3) / 2);
+     * from 6, a quarter */
+    static const struct {
+        uint32_t from;
+        double to;
+    } growth[] = {{3, 3.8660254037844384}, {6, 7.5}};
+    for (int i = 0; i != 2; ++i) {
+        pol_adaptive_t g;
+        pol_adaptive_init(&g, 1, 1000, growth[i].from, 1);
+        uint64_t t = SEC;
+        until_closed(&g, &t, 10 * MS, growth[i].from);
+        until_closed(&g, &t, 10 * MS, growth[i].from);
+        CHECK(near(g.limit, growth[i].to));
+    }
+    /* used is at most the limit, also under 2: 1.5 x 0.525 + sqrt(1.5) / 2 */
+    until_closed(&one, &now, 20 * MS, 2);
+    CHECK(near(one.limit, 1.5 * 0.525 + 0.6123724356957945));
+}
+
+/* A window of drops and fewer than 4 latencies has no latency of its own: only the drops move
+ * the limit. */
+static void test_too_few_latencies(void)
+{
+    pol_adaptive_t a;
+    uint64_t now = warmed_up(&a);
+    CHECK(a.limit == 25);
+    uint64_t start = now;
+    pol_adaptive_t drops_only = a, mixed = a;
+    for (int i = 0; i != 3; ++i)
+        pol_adaptive_sample(&a, start + 40 * MS + i, start + 10 * MS, 30 * MS, 0, 25, 1);
+    for (int i = 0; i != 5; ++i)
+        pol_adaptive_sample(&a, start + 50 * MS + i, start - 150 * MS, 0, 1, 25, 1);
+    CHECK_EQ_U64(a.windows, 2);
+    /* closes once the three are back: 100 ms from their admission + 1.5 x 10 ms */
+    CHECK(pol_adaptive_sample(&a, start + 125 * MS, start - 75 * MS, 0, 1, 25, 1) == 1);
+    CHECK_EQ_U64(a.windows, 3);
+    CHECK_EQ_U64(a.rtt_ns, 10 * MS);
+    CHECK(near(a.limit, 25 * (1 - 6.0 / 9 / 2)));
+    /* drops alone: the window still lasts 100 ms + 1.5 latencies from its start */
+    for (uint64_t t = 1; t != 115; ++t) {
+        pol_adaptive_sample(&drops_only, start + t * MS, start - 100 * MS, 0, 1, 25, 1);
+        CHECK_EQ_U64(drops_only.windows, 2);
+    }
+    pol_adaptive_sample(&drops_only, start + 115 * MS, start - 100 * MS, 0, 1, 25, 1);
+    CHECK_EQ_U64(drops_only.windows, 3);
+    /* 6 latencies of the cohort, 2 drops and one latency admitted after the cutoff: 8 in all */
+    for (uint64_t i = 0; i != 6; ++i)
+        pol_adaptive_sample(&mixed, start + (11 + i) * MS, start + (1 + i) * MS, 10 * MS, 0, 25, 1);
+    pol_adaptive_sample(&mixed, start + 20 * MS, start - 100 * MS, 0, 1, 25, 1);
+    pol_adaptive_sample(&mixed, start + 21 * MS, start - 100 * MS, 0, 1, 25, 1);
+    pol_adaptive_sample(&mixed, start + 200 * MS, start + 190 * MS, 10 * MS, 0, 25, 1);
+    CHECK_EQ_U64(mixed.windows, 3);
+}
+
+/* More latencies than are kept: each has the same chance to be in the window's sample, so 256
+ * fast ones then 256 slow ones (admitted together) make a latency between the two, also from a
+ * seed of 0. */
+static void test_uniform_sample(void)
+{
+    for (uint64_t seed = 0; seed != 3; ++seed) {
+        pol_adaptive_t a;
+        pol_adaptive_init(&a, 1, 1000, 20, seed);
+        uint64_t t0 = SEC;
+        for (int i = 0; i != 256; ++i)
+            pol_adaptive_sample(&a, t0 + 10 * MS, t0, 10 * MS, 0, 20, 1);
+        for (int i = 0; i != 256; ++i)
+            pol_adaptive_sample(&a, t0 + 30 * MS, t0, 30 * MS, 0, 20, 1);
+        CHECK_EQ_U64(a.windows, 0);
+        pol_adaptive_sample(&a, t0 + 200 * MS, t0, 200 * MS, 0, 20, 1);
+        CHECK_EQ_U64(a.windows, 1);
+        CHECK(a.rtt_ns >= 17 * MS && a.rtt_ns <= 24 * MS);
+        CHECK_EQ_U64(a.base_ns, 10 * MS); /* the fastest tenth */
+    }
+}
+
+/* A window's latency is its cohort's: the requests admitted up to 1.5 latencies before it
+ * closes, to the microsecond; one admitted later is still partly out and does not count. */
+static void test_cohort_cutoff(void)
+{
+    pol_adaptive_t a;
+    uint64_t now = warmed_up(&a);
+    CHECK(a.limit == 25 && a.rtt_ns == 10 * MS);
+    uint64_t start = now;
+    for (int late = 0; late != 2; ++late) {
+        pol_adaptive_t b = a;
+        for (uint64_t i = 0; i != 8; ++i)
+            pol_adaptive_sample(&b, start + (11 + i) * MS, start + (1 + i) * MS, 10 * MS, 0, 25, 1);
+        CHECK_EQ_U64(b.windows, 2);
+        /* closing at start + 200 ms: the cutoff is start + 185 ms */
+        uint64_t admitted = start + 185 * MS + (uint64_t)late * 1000;
+        pol_adaptive_sample(&b, start + 200 * MS, admitted, start + 200 * MS - admitted, 0, 25, 1);
+        CHECK_EQ_U64(b.windows, 3);
+        CHECK_EQ_U64(b.rtt_ns, late ? 10 * MS : (8 * 10000 + 15000) * 1000ull / 9);
+    }
+}
+
+/* The first window's latency is the mean of its latencies between the 10th and the 95th
+ * percentiles, and its `base` the 10th percentile: with latencies of 1, 2, ... n ms in a
+ * scrambled order (a drop
+ * closes the window, adding no latency), for n = 100: base 11 ms, the mean of 11 .. 95 ms; for
+ * n = 99: base 10 ms, the mean of 10 .. 95 ms. Latencies under a microsecond count as one. */
+static void test_percentiles(void)
+{
+    static const struct {
+        uint64_t n, base_ms, rtt_ns;
+    } cases[] = {{100, 11, 53000000}, {99, 10, 52500000}};
+    for (int c = 0; c != 2; ++c) {
+        pol_adaptive_t a;
+        pol_adaptive_init(&a, 1, 1000, 20, 1);
+        uint64_t t0 = SEC;
+        for (uint64_t i = 0; i != cases[c].n; ++i) /* all back by t0 + 100 ms, in no order */
+            pol_adaptive_sample(&a, t0 + 100 * MS, t0, ((i * 37) % cases[c].n + 1) * MS, 0, 20, 1);
+        CHECK_EQ_U64(a.windows, 0);
+        pol_adaptive_sample(&a, t0 + 200 * MS, t0, 0, 1, 20, 1);
+        CHECK_EQ_U64(a.windows, 1);
+        CHECK_EQ_U64(a.base_ns, cases[c].base_ms * MS);
+        CHECK_EQ_U64(a.rtt_ns, cases[c].rtt_ns);
+    }
+    pol_adaptive_t a;
+    pol_adaptive_init(&a, 1, 1000, 20, 1);
+    uint64_t now = SEC;
+    until_closed(&a, &now, 500, 20);
+    CHECK_EQ_U64(a.base_ns, 1000);
+    CHECK_EQ_U64(a.rtt_ns, 1000);
+}
+
+/* Three decreases in a row call for a probe when, together, they took a quarter of the limit or
+ * more and the latency did not fall below 90% of the first one's (it may not be a queue). */
+static void test_decreases_call_for_a_probe(void)
+{
+    static const struct {
+        uint64_t rtt_us[3];
+        int probe;
+    } cases[] = {
+        {{11500, 11500, 11500}, 0}, /* down to 88%: small steps around the capacity */
+        {{12400, 12400, 12400}, 1}, /* down to 71% */
+        {{14000, 13500, 12500}, 0}, /* the latency fell with the limit: a queue draining */
+        {{14000, 13500, 12600}, 1}, /* 90% of 14 ms */
+    };
+    for (size_t c = 0; c != sizeof(cases) / sizeof(cases[0]); ++c) {
+        pol_adaptive_t a;
+        pol_adaptive_init(&a, 1, 1000, 100, 1);
+        uint64_t now = SEC;
+        until_closed(&a, &now, 10 * MS, 100);
+        until_closed(&a, &now, 10 * MS, 100);
+        CHECK(a.limit == 125);
+        for (int i = 0; i != 3; ++i) {
+            CHECK(a.phase == POL_ADAPTIVE_LEARN);
+            until_closed(&a, &now, cases[c].rtt_us[i] * 1000, pol_adaptive_limit(&a));
+        }
+        CHECK(a.limit < 125 && (a.phase == POL_ADAPTIVE_PROBE) == cases[c].probe);
+    }
+}
+
+/* The first window begins at the first sample's admission, however late the clock: that sample
+ * is its first latency. */
+static void test_first_sample(void)
+{
+    pol_adaptive_t a;
+    pol_adaptive_init(&a, 1, 1000, 20, 1);
+    pol_adaptive_sample(&a, 100 * SEC, 100 * SEC - 10 * MS, 10 * MS, 0, 1, 0);
+    CHECK_EQ_U64(a.start_ns, 100 * SEC - 10 * MS);
+    CHECK_EQ_U64(a.num_lat, 1);
+    CHECK_EQ_U64(a.first_adm_ns, 100 * SEC - 10 * MS);
+    /* an exchange without a latency (not dropped: no response head timed) is no latency */
+    pol_adaptive_sample(&a, 100 * SEC + MS, 100 * SEC - 5 * MS, 0, 0, 1, 0);
+    CHECK_EQ_U64(a.num_lat, 1);
+}
+
 /* Bounds: the limit stays within them; a reload keeps the learned value, clamped. */
 static void test_bounds_and_reload(void)
 {
@@ -418,6 +848,14 @@ int main(void)
     test_slower_backend();
     test_idle();
     test_drops();
+    test_exact_steps();
+    test_probe_soon_and_demand();
+    test_too_few_latencies();
+    test_uniform_sample();
+    test_cohort_cutoff();
+    test_percentiles();
+    test_decreases_call_for_a_probe();
+    test_first_sample();
     test_bounds_and_reload();
     test_shapes();
     return CHECK_SUMMARY();

@@ -32,6 +32,9 @@ static void test_most_important_first(void)
     CHECK(pol_room_enter(r, &p, &w[4], 1, 5, &out) == POL_WAIT);
     CHECK(pol_room_enter(r, &p, &w[5], 9, 6, &out) == POL_WAIT); /* out of range: the least important */
     CHECK_EQ_U64(w[5].level, 2);
+    CHECK(pol_room_enter(r, &p, &w[10], 3, 6, &out) == POL_WAIT); /* the first level out of range */
+    CHECK_EQ_U64(w[10].level, 2);
+    pol_room_leave(r, &w[10]);
     CHECK_EQ_U64(r->queued, 6);
     CHECK(pol_room_next(r, &p) == &w[3]);
     CHECK(pol_room_next(r, &p) == &w[1]);
@@ -96,6 +99,11 @@ static void take_odd(pol_waiter_t *x, void *data)
         pol_room_leave(data, x);
 }
 
+static void count_one(pol_waiter_t *x, void *data)
+{
+    ++((int *)data)[x - w];
+}
+
 static void test_peek_and_foreach(void)
 {
     pol_room_params_t p = {10, 2, 0, 0};
@@ -106,6 +114,11 @@ static void test_peek_and_foreach(void)
         pol_room_enter(r, &p, &w[i], (unsigned)(i % 2), (uint64_t)i, &out);
     CHECK(pol_room_peek(r, &p) == &w[0] && r->queued == 6); /* level 0, oldest: left in place */
     CHECK(pol_room_peek(r, &p) == &w[0]);
+    /* every waiter once, of every level */
+    int seen[40] = {0};
+    pol_room_foreach(r, &p, count_one, seen);
+    for (int i = 0; i != 40; ++i)
+        CHECK_EQ_U64(seen[i], i < 6);
     pol_room_foreach(r, &p, take_odd, r); /* takes out w[1], w[3], w[5]: all of level 1 */
     CHECK_EQ_U64(r->queued, 3);
     CHECK_EQ_U64(r->nonempty, 1);
