@@ -1493,6 +1493,26 @@ static void test_admin_listen(void)
     cfg_free(c);
     c = load_ok("listen: 10.0.0.1:8080\nadmin: 127.0.0.1:8080\n" BASE ROUTE_A);
     cfg_free(c);
+    /* two host names on one port are two addresses (names are compared as text, not as IPs) */
+    c = load_ok("listen: [a.example:8080]\nadmin: b.example:8080\n" BASE ROUTE_A);
+    cfg_free(c);
+    /* an admin: that does not parse is reported alone: the default address does not stand in */
+    check_one_error("listen: 127.0.0.1:9901\nadmin: nonsense\n" BASE ROUTE_A,
+                    "t.yaml:2:8: admin: expected host:port, [IPv6]:port or unix:/path, got \"nonsense\"");
+    /* the admin API on a wildcard: IPv4's covers IPv4 only, IPv6's both */
+    check_one_error("listen: 127.0.0.1:8080\nadmin: 0.0.0.0:8080\n" BASE ROUTE_A,
+                    "t.yaml:2:8: admin: \"0.0.0.0:8080\" and listen \"127.0.0.1:8080\" are the same port, and a wildcard address "
+                    "covers the other; the admin API is never served on a public listener");
+    check_one_error("listen: 127.0.0.1:8080\nadmin: \"[::]:8080\"\n" BASE ROUTE_A,
+                    "t.yaml:2:8: admin: \"[::]:8080\" and listen \"127.0.0.1:8080\" are the same port, and a wildcard address "
+                    "covers the other; the admin API is never served on a public listener");
+    c = load_ok("listen: \"[::1]:8080\"\nadmin: 0.0.0.0:8080\n" BASE ROUTE_A);
+    cfg_free(c);
+    /* IPv6 addresses that differ in their last byte only (::1 is not a wildcard) */
+    c = load_ok("listen: [\"[::2]:8080\"]\nadmin: \"[::1]:8080\"\n" BASE ROUTE_A);
+    cfg_free(c);
+    c = load_ok("listen: [\"[::1]:8080\"]\nadmin: \"[::2]:8080\"\n" BASE ROUTE_A);
+    cfg_free(c);
 }
 
 /* Messages that guess what was meant. */
@@ -1505,6 +1525,13 @@ static void test_hints(void)
                     "t.yaml:2:8: upstreams.app: expected a mapping (an upstream), got a scalar");
     check_one_error("upstreams:\n  app:\n" ROUTE_A,
                     "t.yaml:2:7: upstreams.app: expected a mapping (an upstream), got an empty value");
+    /* upstreams: that is not a mapping is reported once, and not read as one */
+    cfg_config_t *bad = load("upstreams: []\n" ROUTE_A);
+    CHECK(bad == NULL);
+    CHECK_EQ_U64(errors.count, 2);
+    CHECK(has_error("t.yaml:1:12: upstreams: expected a mapping, got a list"));
+    CHECK(has_error("t.yaml:2:30: route \"a\": unknown upstream \"app\""));
+    cfg_free(bad);
     check_one_error(R("limit: 1"),
                     "t.yaml:3:35: unknown key \"limit\" in route (is it meant to be indented under \"concurrency\"?)");
     check_one_error(R("path_prefix: /a"),
@@ -1775,6 +1802,29 @@ static void test_value_limits(void)
             check_error_containing(yaml, "redis.slot_lease: must be between 1s and 1h");
         }
     }
+    /* the smallest durations and sizes that load, and the next ones down that do not */
+    c = load_ok("shutdown_timeout: 1ms\ndrain_delay: 0s\n"
+                "client: {header_timeout: 1ms, idle_timeout: 1ms, body_timeout: 1ms, max_body: 1}\n"
+                "upstreams: {app: {address: 127.0.0.1:8000, connect_timeout: 1ms, read_timeout: 1ms, keepalive: 0, "
+                "max_connections: 1}}\n"
+                "redis: {address: 127.0.0.1:6379, timeout: 1ms}\n" ROUTE_A);
+    if (c != NULL) {
+        CHECK_EQ_U64(c->shutdown_timeout_ms, 1);
+        CHECK_EQ_U64(c->drain_delay_ms, 0);
+        CHECK_EQ_U64(c->client.header_timeout_ms, 1);
+        CHECK_EQ_U64(c->client.idle_timeout_ms, 1);
+        CHECK_EQ_U64(c->client.body_timeout_ms, 1);
+        CHECK_EQ_U64(c->client.max_body, 1);
+        CHECK_EQ_U64(c->upstreams[0].connect_timeout_ms, 1);
+        CHECK_EQ_U64(c->upstreams[0].read_timeout_ms, 1);
+        CHECK_EQ_U64(c->upstreams[0].max_connections, 1);
+        CHECK_EQ_U64(c->redis.timeout_ms, 1);
+    }
+    cfg_free(c);
+    check_one_error("client: {header_timeout: 0s}\n" BASE ROUTE_A,
+                    "t.yaml:1:26: client.header_timeout: must be greater than zero, got \"0s\"");
+    check_one_error("upstreams: {app: {address: 127.0.0.1:8000, read_timeout: 0s}}\n" ROUTE_A,
+                    "t.yaml:1:58: read_timeout: must be greater than zero, got \"0s\"");
     check_one_error(R("concurrency: {limit: 1, queue: {order: random}}"),
                     "t.yaml:3:74: queue.order: expected one of fifo | lifo, got \"random\"");
     check_error_containing(BASE "redis: {address: 127.0.0.1:6379, on_error: crash}\n" ROUTE_A,
