@@ -42,6 +42,7 @@ typedef struct st_cfg_yaml_t {
  * deep, bad alias: one "SOURCE:LINE:COL: message" appended to errors), else the number of errors it
  * appended about a file that can still be checked (a second document: 0 or 1). */
 int cfg_yaml_load(const char *yaml, size_t len, const char *source, cfg_yaml_t *out, cfg_errors_t *errors);
+/* Releases what y holds and leaves it empty (freeing it again does nothing). */
 void cfg_yaml_free(cfg_yaml_t *y);
 /* The repeats recorded for mapping `map` (in key order), *n of them; NULL when none. */
 const cfg_yaml_dup_t *cfg_yaml_dups_of(const cfg_yaml_t *y, int map, size_t *n);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include "check.h"
 #include "cfg_config.h"
+#include "cfg_yaml.h"
 #include "corpus.h"
 
 static cfg_errors_t errors;
@@ -539,14 +540,39 @@ static void test_hostile_yaml(void)
     p += sprintf(p, "]\n");
     for (int i = 1; i <= 12; ++i)
         p += sprintf(p, "l%d: &l%d [*l%d, *l%d]\n", i, i, i - 1, i - 1);
-    c = load(big);
-    CHECK(c == NULL);
-    CHECK_EQ_U64(errors.count, 1);
-    if (errors.count == 1)
-        fprintf(stderr, "billion laughs: %s\n", errors.items[0]);
-    CHECK(errors.count == 1 &&
-          strstr(errors.items[0], "t.yaml:13:10: alias *l8: aliases expand this file past ") == errors.items[0]);
+    /* the budget is 1000000 + 10 x the file's own nodes and scalar bytes up to the alias: lines
+     * 1-3 hold 14 nodes and 55 bytes, l0 1002 nodes and 1002 bytes, l1-l9 two nodes and 2 bytes
+     * each, so 2109 and a budget of 1021090; the alias that passes it is l9's second *l8 */
+    check_one_error(big, "t.yaml:13:10: alias *l8: aliases expand this file past 1021090 nodes and bytes (1000000 + 10 "
+                         "times its own); refused");
     free(big);
+
+    /* the budget's edge: x is a list of one 778-byte scalar (weight 780: 2 nodes and 778 bytes);
+     * the file's own weight up to y's aliases is 69 + 2 (x) + 780 + 2 (y) + 1 (y's list) = 854,
+     * so the budget is 1000000 + 8540 = 1293 x 780: 1293 aliases of x fit, 1294 do not */
+    for (int k = 1293; k <= 1294; ++k) {
+        big = malloc(16 * 1024), p = big;
+        p += sprintf(p, BASE ROUTE_A "x: &s [");
+        for (int i = 0; i != 778; ++i)
+            *p++ = 's';
+        p += sprintf(p, "]\ny: [");
+        for (int i = 0; i != k; ++i)
+            p += sprintf(p, "*s, ");
+        sprintf(p, "]\n");
+        c = load(big);
+        CHECK(c == NULL);
+        if (k == 1293) {
+            CHECK_EQ_U64(errors.count, 2);
+            CHECK(has_error("t.yaml:4:1: unknown key \"x\" in the top level"));
+            CHECK(has_error("t.yaml:5:1: unknown key \"y\" in the top level"));
+        } else {
+            /* the 1294th alias is at column 5 + 4 x 1293 */
+            CHECK_EQ_U64(errors.count, 1);
+            CHECK(has_error("t.yaml:5:5177: alias *s: aliases expand this file past 1008540 nodes and bytes (1000000 + 10 "
+                            "times its own); refused"));
+        }
+        free(big);
+    }
 
     /* aliases that are fine: reuse within the budget, a key given by an alias */
     c = load_ok("upstreams: {app: &u {address: 127.0.0.1:1}, b: *u}\n"
@@ -570,6 +596,61 @@ static void test_hostile_yaml(void)
     CHECK(c == NULL);
     CHECK_EQ_U64(errors.count, 2); /* x and y; drain_delay is 2s */
     CHECK(has_error("t.yaml:5:1: unknown key \"y\" in the top level"));
+}
+
+/* Repeated keys in several mappings at once: each is reported where its mapping is read, in the
+ * order of the file, naming the first occurrence (the same for a key given three times), whatever
+ * sits between the copies: keys of other lengths, of the same length, one byte apart, a
+ * non-scalar key. The mappings end (and record their repeats) inner first. */
+static void test_repeated_keys_everywhere(void)
+{
+    cfg_config_t *c = load("upstreams:\n"
+                           "  a:\n"
+                           "    address: 127.0.0.1:8000\n"
+                           "    keepalive: 1\n"
+                           "    connect_timeout: 1s\n"
+                           "    max_connections: 5\n"
+                           "    address: 127.0.0.1:1\n"
+                           "    connect_timeout: 2s\n"
+                           "    keepalive: 2\n"
+                           "    keepalive: 3\n"
+                           "  b: {address: 127.0.0.1:2}\n"
+                           "  a: {address: 127.0.0.1:3}\n"
+                           "routes: [{name: r, upstream: a}]\n"
+                           "listen: 127.0.0.1:1\n"
+                           "? [x]\n"
+                           ": 1\n"
+                           "listen: 127.0.0.1:2\n");
+    static const char *const expected[] = {
+        "t.yaml:17:1: duplicate key \"listen\" in the top level (first at line 14)",
+        "t.yaml:15:3: keys in the top level must be scalars",
+        "t.yaml:12:3: duplicate key \"a\" in upstreams (first at line 2)",
+        "t.yaml:7:5: duplicate key \"address\" in upstream (first at line 3)",
+        "t.yaml:8:5: duplicate key \"connect_timeout\" in upstream (first at line 5)",
+        "t.yaml:9:5: duplicate key \"keepalive\" in upstream (first at line 4)",
+        "t.yaml:10:5: duplicate key \"keepalive\" in upstream (first at line 4)",
+    };
+    size_t n = sizeof(expected) / sizeof(expected[0]);
+    CHECK(c == NULL);
+    if (errors.count != n)
+        dump_errors();
+    CHECK_EQ_U64(errors.count, n);
+    for (size_t i = 0; i != n && i != errors.count; ++i)
+        CHECK_STR(errors.items[i], expected[i]);
+    cfg_free(c);
+
+    /* more repeats than the first room for them (8): each is still reported */
+    char yaml[1024], *p = yaml, want[128];
+    p += sprintf(p, BASE ROUTE_A);
+    for (int i = 0; i != 12; ++i)
+        p += sprintf(p, "drain_delay: %ds\n", i + 1);
+    c = load(yaml);
+    CHECK(c == NULL);
+    CHECK_EQ_U64(errors.count, 11);
+    for (int i = 1; i != 12; ++i) {
+        sprintf(want, "t.yaml:%d:1: duplicate key \"drain_delay\" in the top level (first at line 4)", 4 + i);
+        CHECK(has_error(want));
+    }
 }
 
 static void test_key_and_type_errors(void)
@@ -1412,6 +1493,26 @@ static void test_admin_listen(void)
     cfg_free(c);
     c = load_ok("listen: 10.0.0.1:8080\nadmin: 127.0.0.1:8080\n" BASE ROUTE_A);
     cfg_free(c);
+    /* two host names on one port are two addresses (names are compared as text, not as IPs) */
+    c = load_ok("listen: [a.example:8080]\nadmin: b.example:8080\n" BASE ROUTE_A);
+    cfg_free(c);
+    /* an admin: that does not parse is reported alone: the default address does not stand in */
+    check_one_error("listen: 127.0.0.1:9901\nadmin: nonsense\n" BASE ROUTE_A,
+                    "t.yaml:2:8: admin: expected host:port, [IPv6]:port or unix:/path, got \"nonsense\"");
+    /* the admin API on a wildcard: IPv4's covers IPv4 only, IPv6's both */
+    check_one_error("listen: 127.0.0.1:8080\nadmin: 0.0.0.0:8080\n" BASE ROUTE_A,
+                    "t.yaml:2:8: admin: \"0.0.0.0:8080\" and listen \"127.0.0.1:8080\" are the same port, and a wildcard address "
+                    "covers the other; the admin API is never served on a public listener");
+    check_one_error("listen: 127.0.0.1:8080\nadmin: \"[::]:8080\"\n" BASE ROUTE_A,
+                    "t.yaml:2:8: admin: \"[::]:8080\" and listen \"127.0.0.1:8080\" are the same port, and a wildcard address "
+                    "covers the other; the admin API is never served on a public listener");
+    c = load_ok("listen: \"[::1]:8080\"\nadmin: 0.0.0.0:8080\n" BASE ROUTE_A);
+    cfg_free(c);
+    /* IPv6 addresses that differ in their last byte only (::1 is not a wildcard) */
+    c = load_ok("listen: [\"[::2]:8080\"]\nadmin: \"[::1]:8080\"\n" BASE ROUTE_A);
+    cfg_free(c);
+    c = load_ok("listen: [\"[::1]:8080\"]\nadmin: \"[::2]:8080\"\n" BASE ROUTE_A);
+    cfg_free(c);
 }
 
 /* Messages that guess what was meant. */
@@ -1424,6 +1525,13 @@ static void test_hints(void)
                     "t.yaml:2:8: upstreams.app: expected a mapping (an upstream), got a scalar");
     check_one_error("upstreams:\n  app:\n" ROUTE_A,
                     "t.yaml:2:7: upstreams.app: expected a mapping (an upstream), got an empty value");
+    /* upstreams: that is not a mapping is reported once, and not read as one */
+    cfg_config_t *bad = load("upstreams: []\n" ROUTE_A);
+    CHECK(bad == NULL);
+    CHECK_EQ_U64(errors.count, 2);
+    CHECK(has_error("t.yaml:1:12: upstreams: expected a mapping, got a list"));
+    CHECK(has_error("t.yaml:2:30: route \"a\": unknown upstream \"app\""));
+    cfg_free(bad);
     check_one_error(R("limit: 1"),
                     "t.yaml:3:35: unknown key \"limit\" in route (is it meant to be indented under \"concurrency\"?)");
     check_one_error(R("path_prefix: /a"),
@@ -1694,6 +1802,29 @@ static void test_value_limits(void)
             check_error_containing(yaml, "redis.slot_lease: must be between 1s and 1h");
         }
     }
+    /* the smallest durations and sizes that load, and the next ones down that do not */
+    c = load_ok("shutdown_timeout: 1ms\ndrain_delay: 0s\n"
+                "client: {header_timeout: 1ms, idle_timeout: 1ms, body_timeout: 1ms, max_body: 1}\n"
+                "upstreams: {app: {address: 127.0.0.1:8000, connect_timeout: 1ms, read_timeout: 1ms, keepalive: 0, "
+                "max_connections: 1}}\n"
+                "redis: {address: 127.0.0.1:6379, timeout: 1ms}\n" ROUTE_A);
+    if (c != NULL) {
+        CHECK_EQ_U64(c->shutdown_timeout_ms, 1);
+        CHECK_EQ_U64(c->drain_delay_ms, 0);
+        CHECK_EQ_U64(c->client.header_timeout_ms, 1);
+        CHECK_EQ_U64(c->client.idle_timeout_ms, 1);
+        CHECK_EQ_U64(c->client.body_timeout_ms, 1);
+        CHECK_EQ_U64(c->client.max_body, 1);
+        CHECK_EQ_U64(c->upstreams[0].connect_timeout_ms, 1);
+        CHECK_EQ_U64(c->upstreams[0].read_timeout_ms, 1);
+        CHECK_EQ_U64(c->upstreams[0].max_connections, 1);
+        CHECK_EQ_U64(c->redis.timeout_ms, 1);
+    }
+    cfg_free(c);
+    check_one_error("client: {header_timeout: 0s}\n" BASE ROUTE_A,
+                    "t.yaml:1:26: client.header_timeout: must be greater than zero, got \"0s\"");
+    check_one_error("upstreams: {app: {address: 127.0.0.1:8000, read_timeout: 0s}}\n" ROUTE_A,
+                    "t.yaml:1:58: read_timeout: must be greater than zero, got \"0s\"");
     check_one_error(R("concurrency: {limit: 1, queue: {order: random}}"),
                     "t.yaml:3:74: queue.order: expected one of fifo | lifo, got \"random\"");
     check_error_containing(BASE "redis: {address: 127.0.0.1:6379, on_error: crash}\n" ROUTE_A,
@@ -1736,6 +1867,39 @@ static void test_broken_second_document(void)
     CHECK(errors.count == 1 && strstr(errors.items[0], "a second YAML document") != NULL);
     cfg_free(c);
     check_one_error("''\n", "t.yaml:1:1: the file is empty: it needs at least upstreams: and routes:");
+    /* a syntax error past the first document, before any node of a second one */
+    check_one_error(BASE ROUTE_A "...\n%YAML 1.1\n%YAML 1.1\n---\n",
+                    "t.yaml:6:1: YAML syntax error: found duplicate %YAML directive");
+    /* a second document whose first node has an anchor and a value (LeakSanitizer checks they are
+     * released) */
+    check_one_error(BASE ROUTE_A "--- &a text\n", "t.yaml:4:5: a second YAML document (after ---): the file must hold exactly one");
+}
+
+/* cfg_yaml_load itself: what it returns (-1, or how many errors it added), that it overwrites
+ * whatever `out` held, and that cfg_yaml_free leaves it empty. */
+static void test_yaml_load_contract(void)
+{
+    static const struct {
+        const char *yaml;
+        int result;
+        size_t num_errors, num_dups;
+    } cases[] = {
+        {"a: 1\na: 2\n", 0, 0, 1},    {"a: 1\n---\nb: 2\n", 1, 1, 0}, {"a: 1\n...\n%YAML 1.1\n%YAML 1.1\n---\n", 1, 1, 0},
+        {"a: [1\n", -1, 1, 0},        {"a: *b\n", -1, 1, 0},          {"", 0, 0, 0},
+        {"# no document\n", 0, 0, 0},
+    };
+    for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
+        cfg_yaml_t y;
+        memset(&y, 0x5a, sizeof(y)); /* not a loaded document: cfg_yaml_load must not read it */
+        cfg_errors_clear(&errors);
+        int result = cfg_yaml_load(cases[i].yaml, strlen(cases[i].yaml), "t.yaml", &y, &errors);
+        CHECK_EQ_U64((uint64_t)(int64_t)result, (uint64_t)(int64_t)cases[i].result);
+        CHECK_EQ_U64(errors.count, cases[i].num_errors);
+        CHECK_EQ_U64(y.num_dups, cases[i].num_dups);
+        cfg_yaml_free(&y);
+        CHECK(y.has_doc == 0 && y.dups == NULL && y.num_dups == 0);
+        cfg_yaml_free(&y); /* an emptied one frees nothing */
+    }
 }
 
 /* A key that is not a scalar is reported as such, not taken for a repeat of an empty key. */
@@ -1803,6 +1967,7 @@ int main(void)
     test_syntax_and_document_errors();
     test_hostile_yaml();
     test_key_and_type_errors();
+    test_repeated_keys_everywhere();
     test_value_errors();
     test_route_errors();
     test_new_keys();
@@ -1823,6 +1988,7 @@ int main(void)
     test_value_limits();
     test_env_expansion_sizes();
     test_broken_second_document();
+    test_yaml_load_contract();
     test_non_scalar_keys();
     test_big_file_and_many_reads();
     cfg_errors_clear(&errors);
