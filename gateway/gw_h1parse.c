@@ -15,7 +15,7 @@ int gw_h1_is_tchar(unsigned char c)
     static const char extra[] = "!#$%&'*+-.^_`|~";
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
         return 1;
-    return c != 0 && memchr(extra, c, sizeof(extra) - 1) != NULL;
+    return memchr(extra, c, sizeof(extra) - 1) != NULL; /* - 1: the NUL is no tchar */
 }
 
 /* A byte allowed in a field value or reason phrase: HTAB, SP, VCHAR, obs-text. */

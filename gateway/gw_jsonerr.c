@@ -102,15 +102,12 @@ size_t gw_jsonerr_format(char *dst, int status, const char *code, const char *me
                          size_t request_id_len)
 {
     char *p = dst;
-    char num[12];
-    int n = 0;
+    /* three digits, whatever the status: one outside 0..999 is written as 000 */
     unsigned s = status >= 0 && status <= 999 ? (unsigned)status : 0;
-    num[n++] = (char)('0' + s / 100);
-    num[n++] = (char)('0' + s / 10 % 10);
-    num[n++] = (char)('0' + s % 10);
-    num[n] = '\0';
     p = append(p, "{\"error\":{\"status\":");
-    p = append(p, num);
+    *p++ = (char)('0' + s / 100);
+    *p++ = (char)('0' + s / 10 % 10);
+    *p++ = (char)('0' + s % 10);
     p = append(p, ",\"code\":");
     p = append_string(p, code, strlen(code));
     p = append(p, ",\"message\":");

@@ -17,20 +17,19 @@ int gw_host_is_valid(const char *host, size_t len)
     for (size_t i = 0; i != len; ++i) {
         unsigned char c = (unsigned char)host[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              (c != 0 && memchr(extra, c, sizeof(extra) - 1) != NULL)))
+              memchr(extra, c, sizeof(extra) - 1) != NULL)) /* - 1: the NUL is no extra */
             return 0;
     }
     return 1;
 }
 
+/* out has been zeroed: without a '?', query stays NULL and query_len 0 */
 static void split_query(gw_target_t *out)
 {
     const char *q = memchr(out->origin, '?', out->origin_len);
     out->path = out->origin;
     if (q == NULL) {
         out->path_len = out->origin_len;
-        out->query = NULL;
-        out->query_len = 0;
     } else {
         out->path_len = (size_t)(q - out->origin);
         out->query = q + 1;
@@ -103,14 +102,16 @@ static int hex_digit(char c)
 
 ssize_t gw_path_normalize(const char *path, size_t len, char *dst, const char **why)
 {
-    /* 1. decode */
+    /* 1. decode, after a '/' of its own: the segment pass below writes a '/' before each segment
+     * it keeps, which overwrites the segment itself unless a '/' was read before it, so a path
+     * that lacks its leading '/' ("a/b") would come out garbled; rooted, it routes as "/a/b" */
     size_t n = 0;
+    dst[n++] = '/';
     for (size_t i = 0; i != len; ++i) {
         unsigned char c = (unsigned char)path[i];
         if (c == '%') {
-            int hi = i + 1 < len ? hex_digit(path[i + 1]) : -1;
-            int lo = i + 2 < len ? hex_digit(path[i + 2]) : -1;
-            if (hi < 0 || lo < 0) {
+            int hi, lo;
+            if (i + 2 >= len || (hi = hex_digit(path[i + 1])) < 0 || (lo = hex_digit(path[i + 2])) < 0) {
                 *why = "malformed percent-encoding in the path";
                 return -1;
             }

@@ -31,10 +31,10 @@ typedef struct st_gw_target_t {
  * authority, or a byte that cannot be in a target (control, space, DEL). */
 int gw_target_split(const char *target, size_t len, gw_target_t *out, const char **why);
 
-/* Writes the routing form of `path` (an origin-form path, query excluded) to dst, which holds at
- * least len + 1 bytes: percent-decoded, empty segments dropped, `.` and `..` resolved (never above
- * the root), a trailing `/` kept. Returns its length (>= 1, it starts with '/'), or -1 with *why
- * when a `%` escape is malformed or a decoded byte is a control character or DEL. */
+/* Writes the routing form of `path` (an origin-form path, query excluded; one without its leading
+ * `/` is taken as rooted) to dst, which holds at least len + 1 bytes: percent-decoded, empty
+ * segments dropped, `.` and `..` resolved (never above the root), a trailing `/` kept. Returns its length (>= 1, it starts with
+ * '/'), or -1 with *why when a `%` escape is malformed or a decoded byte is a control character or DEL. */
 ssize_t gw_path_normalize(const char *path, size_t len, char *dst, const char **why);
 
 /* Writes the routing form of a Host / :authority value to dst (at least len bytes): lower-case,

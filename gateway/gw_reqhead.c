@@ -165,45 +165,35 @@ static char *append_joined(char *p, const gw_reqhead_in_t *in, const char *name,
     return p;
 }
 
-static int check_inputs(const gw_reqhead_in_t *in, const char **why)
+/* Why an input could break the head, or NULL when none can. */
+static const char *bad_input(const gw_reqhead_in_t *in)
 {
-    if (!is_token(in->method, in->method_len)) {
-        *why = "invalid method";
-        return -1;
-    }
+    if (!is_token(in->method, in->method_len))
+        return "invalid method";
     if (in->target_len == 0 || in->target[0] != '/' || !gw_field_value_is_valid(in->target, in->target_len) ||
-        memchr(in->target, ' ', in->target_len) != NULL || memchr(in->target, '\t', in->target_len) != NULL) {
-        *why = "invalid request target";
-        return -1;
-    }
-    if (!gw_host_is_valid(in->host, in->host_len)) {
-        *why = "invalid host";
-        return -1;
-    }
-    for (size_t i = 0; i != in->num_fields; ++i) {
+        memchr(in->target, ' ', in->target_len) != NULL || memchr(in->target, '\t', in->target_len) != NULL)
+        return "invalid request target";
+    if (!gw_host_is_valid(in->host, in->host_len))
+        return "invalid host";
+    for (size_t i = 0; i != in->num_fields; ++i)
         if (!is_token(in->fields[i].name, in->fields[i].name_len) ||
-            !gw_field_value_is_valid(in->fields[i].value, in->fields[i].value_len)) {
-            *why = "invalid header field";
-            return -1;
-        }
-    }
-    for (size_t i = 0; i != in->num_set; ++i) {
-        if (!is_token(in->set[i].name, in->set[i].name_len) || !gw_field_value_is_valid(in->set[i].value, in->set[i].value_len)) {
-            *why = "invalid value in request_headers.set";
-            return -1;
-        }
-    }
-    if (in->upgrade != NULL && !gw_field_value_is_valid(in->upgrade, in->upgrade_len)) {
-        *why = "invalid Upgrade";
-        return -1;
-    }
-    return 0;
+            !gw_field_value_is_valid(in->fields[i].value, in->fields[i].value_len))
+            return "invalid header field";
+    for (size_t i = 0; i != in->num_set; ++i)
+        if (!is_token(in->set[i].name, in->set[i].name_len) || !gw_field_value_is_valid(in->set[i].value, in->set[i].value_len))
+            return "invalid value in request_headers.set";
+    if (in->upgrade != NULL && !gw_field_value_is_valid(in->upgrade, in->upgrade_len))
+        return "invalid Upgrade";
+    return NULL;
 }
 
 ssize_t gw_reqhead_write(const gw_reqhead_in_t *in, char *dst, const char **why)
 {
-    if (check_inputs(in, why) != 0)
+    const char *bad = bad_input(in);
+    if (bad != NULL) {
+        *why = bad;
         return -1;
+    }
     char *p = dst;
     APPEND(in->method, in->method_len);
     APPEND_LIT(" ");

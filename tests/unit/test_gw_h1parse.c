@@ -1,5 +1,6 @@
 /* Unit tests of the strict HTTP/1.1 parser (gateway/gw_h1parse.c): request heads, response heads
  * and chunked bodies, with the smuggling and framing attacks a gateway must refuse. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
@@ -312,6 +313,346 @@ static void test_chunked(void)
     CHECK(dechunk(longext, 4096, &rest) == NULL);
 }
 
+/* Every refusal of a request head, with its status and its reason (what the client is told). */
+static void test_request_refusals_and_reasons(void)
+{
+    static const struct {
+        const char *text;
+        int status;
+        const char *why;
+    } cases[] = {
+        {"G(T / HTTP/1.1\r\nHost: h\r\n\r\n", 400, "invalid method"},
+        {" GET / HTTP/1.1\r\nHost: h\r\n\r\n", 400, "invalid method"},
+        {"GET\r\nHost: h\r\n\r\n", 400, "invalid method"},
+        {"GET/ HTTP/1.1\r\nHost: h\r\n\r\n", 400, "invalid method"},
+        {"GET  / HTTP/1.1\r\nHost: h\r\n\r\n", 400, "invalid request target"},
+        {"GET /a\x7f HTTP/1.1\r\nHost: h\r\n\r\n", 400, "invalid request target"},
+        {"GET /a\x1f HTTP/1.1\r\nHost: h\r\n\r\n", 400, "invalid request target"},
+        {"GET /\r\nHost: h\r\n\r\n", 400, "invalid request target"},
+        {"GET /\tHTTP/1.1\r\nHost: h\r\n\r\n", 400, "invalid request target"},
+        {"GET / HTTP/1.1 \r\nHost: h\r\n\r\n", 400, "invalid HTTP version"},
+        {"GET / HTTP/1.\r\nHost: h\r\n\r\n", 400, "invalid HTTP version"},
+        {"GET / HTTP/1,1\r\nHost: h\r\n\r\n", 400, "invalid HTTP version"},
+        {"GET / HTTQ/1.1\r\nHost: h\r\n\r\n", 400, "invalid HTTP version"},
+        {"GET / HTTP/1./\r\nHost: h\r\n\r\n", 400, "invalid HTTP version"},
+        {"GET / HTTP/1.:\r\nHost: h\r\n\r\n", 400, "invalid HTTP version"},
+        {"GET / HTTP//.1\r\nHost: h\r\n\r\n", 400, "invalid HTTP version"},
+        {"GET / HTTP/:.1\r\nHost: h\r\n\r\n", 400, "invalid HTTP version"},
+        {"GET / HTTP/0.9\r\nHost: h\r\n\r\n", 505, "HTTP version not supported"},
+        {"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505, "HTTP version not supported"},
+        {"GET / HTTP/9.1\r\nHost: h\r\n\r\n", 505, "HTTP version not supported"},
+        {"GET / HTTP/1.1\r\nHost: h\r\n X: a\r\n\r\n", 400, "obsolete line folding is not accepted"},
+        {"GET / HTTP/1.1\r\n\tHost: h\r\n\r\n", 400, "obsolete line folding is not accepted"},
+        {"GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400, "whitespace between a header name and its colon"},
+        {"GET / HTTP/1.1\r\nHost\t: h\r\n\r\n", 400, "whitespace between a header name and its colon"},
+        {"GET / HTTP/1.1\r\nHo(st: h\r\n\r\n", 400, "invalid header name"},
+        {"GET / HTTP/1.1\r\n: h\r\n\r\n", 400, "invalid header name"},
+        {"GET / HTTP/1.1\r\nHost\r\n\r\n", 400, "invalid header name"},
+        {"GET / HTTP/1.1\r\nHost: h\r\nX: a\x1f\r\n\r\n", 400, "control character in a header value"},
+        {"GET / HTTP/1.1\r\nHost: h\r\nX: \x7f\r\n\r\n", 400, "control character in a header value"},
+        {"GET / HTTP/1.1\r\nHost: h\r\nX: \x01 a\r\n\r\n", 400, "control character in a header value"},
+        {"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: x\r\n\r\n", 400, "invalid Content-Length"},
+        {"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: /\r\n\r\n", 400, "invalid Content-Length"},
+        {"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: :\r\n\r\n", 400, "invalid Content-Length"},
+        {"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", 400, "several Content-Length fields"},
+        {"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400,
+         "several Transfer-Encoding fields"},
+        {"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n", 400,
+         "both Transfer-Encoding and Content-Length"},
+        {"GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "Transfer-Encoding in an HTTP/1.0 request"},
+        {"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "transfer coding not implemented"},
+        {"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 400, "several Host fields"},
+        {"GET / HTTP/1.1\r\n\r\n", 400, "no Host field"},
+        {"GET / HTTP/1.1\r\nHost:\r\n\r\n", 400, "empty Host field"},
+        {"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400, "invalid Host field"},
+        {"GET / HTTP/1.0\r\nHost: a\"b\r\n\r\n", 400, "invalid Host field"},
+        {"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: a\r\nUpgrade: b\r\n\r\n", 400, "several Upgrade fields"},
+        {"GET / HTTP/1.1\r\nHost: h\r\nExpect: 200-ok\r\n\r\n", 417, "unsupported expectation"},
+        {"GET / HTTP/1.0\r\nExpect: x\r\n\r\n", 417, "unsupported expectation"},
+    };
+    for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
+        gw_h1_request_t req;
+        const char *why = NULL;
+        int status = parse_req(cases[i].text, &req, &why);
+        if (status != cases[i].status || why == NULL || strcmp(why, cases[i].why) != 0)
+            fprintf(stderr, "case %zu: %d \"%s\", want %d \"%s\"\n", i, status, why != NULL ? why : "(null)", cases[i].status,
+                    cases[i].why);
+        CHECK(status == cases[i].status);
+        CHECK_STR(why, cases[i].why);
+    }
+}
+
+/* gw_h1_parse_request on a head that gw_h1_find_head_end would not have passed. */
+static void test_request_heads_not_from_find_head_end(void)
+{
+    gw_h1_request_t req;
+    const char *why = NULL;
+    char a[] = "GET / HTTP/1.1";
+    CHECK(gw_h1_parse_request(a, sizeof(a) - 1, &req, &why) == 400);
+    CHECK_STR(why, "request line not ended by CRLF");
+    char b[] = "GET / HTTP/1.1\r\nHost: h\r\nX: y";
+    CHECK(gw_h1_parse_request(b, sizeof(b) - 1, &req, &why) == 400);
+    CHECK_STR(why, "line not ended by CRLF");
+    char c[] = "GET / HTTP/1.1\r\nHost: h\r\n\r\nX";
+    CHECK(gw_h1_parse_request(c, sizeof(c) - 1, &req, &why) == 400);
+    CHECK_STR(why, "bytes after the end of the head");
+    char d[] = "GET / HTTP/1.1\r\nHost: h\r\nX: a\rb\r\n\r\n";
+    CHECK(gw_h1_parse_request(d, sizeof(d) - 1, &req, &why) == 400);
+    CHECK_STR(why, "line not ended by CRLF");
+    char e[] = "GET / HTTP/1.1\r\nHost: h\r\nX: a\nb\r\n\r\n";
+    CHECK(gw_h1_parse_request(e, sizeof(e) - 1, &req, &why) == 400);
+    CHECK_STR(why, "line not ended by CRLF");
+    char f[] = "GET / HTTP/1.1\r\nHost: h\r\n\r";
+    CHECK(gw_h1_parse_request(f, sizeof(f) - 1, &req, &why) == 400);
+    CHECK_STR(why, "line not ended by CRLF");
+}
+
+/* Response heads at the bounds of what is accepted. */
+static void test_response_bounds(void)
+{
+    gw_h1_response_t res;
+    int reusable;
+    static const char *const refused[] = {
+        "HTTP/1.x 200 OK\r\n\r\n",
+        "HTTP/1./ 200 OK\r\n\r\n",
+        "HTTP/1.: 200 OK\r\n\r\n",
+        "HTTP/1.1_200 OK\r\n\r\n",
+        "HTTP/1.1 2/0 OK\r\n\r\n",
+        "HTTP/1.1 2:0 OK\r\n\r\n",
+        "HTTP/1.1 20/ OK\r\n\r\n",
+        "HTTP/1.1 20: OK\r\n\r\n",
+        "HTTP/1.1 0 OK\r\n\r\n",
+        "HTTP/1.1 /00 OK\r\n\r\n",
+        "HTTP/1.1 200X\r\n\r\n",
+        "HTTP/1.1 200 \x01\r\n\r\n",
+        "HTTP/1.1 200 a\x7f\r\n\r\n",
+        "HTTP/1.2 2000\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 7, 8\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: , \r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 1000000000000000000\r\n\r\n",
+    };
+    for (size_t i = 0; i != sizeof(refused) / sizeof(refused[0]); ++i) {
+        if (parse_res(refused[i], &res) != -1)
+            fprintf(stderr, "response %zu accepted\n", i);
+        CHECK(parse_res(refused[i], &res) == -1);
+    }
+    CHECK(parse_res("HTTP/1.1 100\r\n\r\n", &res) == 0 && res.status == 100);
+    CHECK(parse_res("HTTP/1.0 599 a\tb ~\x80\r\n\r\n", &res) == 0 && res.status == 599 && res.minor_version == 0);
+    CHECK(parse_res("HTTP/1.9 543 X\r\n\r\n", &res) == 0 && res.status == 543 && res.minor_version == 1);
+    CHECK(parse_res("HTTP/1.1 200 OK\r\nContent-Length: ,7,\r\n\r\n", &res) == 0 && res.has_content_length &&
+          res.content_length == 7);
+    CHECK(parse_res("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", &res) == 0 && res.has_content_length &&
+          res.content_length == 0);
+    CHECK(parse_res("HTTP/1.1 200 OK\r\nX: 1\r\n\r\n", &res) == 0 && !res.has_content_length && !res.chunked && !res.other_coding);
+    CHECK(res.num_headers == 1 && !res.connection_close && !res.connection_upgrade);
+    CHECK(parse_res("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", &res) == 0 && !res.chunked && res.other_coding);
+    CHECK(parse_res("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", &res) == 0 && res.chunked &&
+          !res.other_coding);
+    CHECK(parse_res("HTTP/1.1 200 OK\r\nTransfer-Encoding: ,\r\n\r\n", &res) == 0 && !res.chunked && !res.other_coding);
+    CHECK(parse_res("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\n", &res) == 0 && !res.connection_close);
+    CHECK(parse_res("HTTP/1.0 200 OK\r\nConnection: keep-alive, close\r\n\r\n", &res) == 0 && res.connection_close);
+    CHECK(parse_res("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", &res) == 0 && res.connection_close);
+    /* no body: HEAD, 1xx, 204, 304; a body: 199 is 1xx, 200, 205, 303 */
+    static const struct {
+        const char *text;
+        int head;
+        gw_h1_body_t body;
+    } framing[] = {
+        {"HTTP/1.1 199 X\r\nContent-Length: 3\r\n\r\n", 0, GW_H1_BODY_NONE},
+        {"HTTP/1.1 200 X\r\nContent-Length: 3\r\n\r\n", 0, GW_H1_BODY_LENGTH},
+        {"HTTP/1.1 204 X\r\nContent-Length: 3\r\n\r\n", 0, GW_H1_BODY_NONE},
+        {"HTTP/1.1 205 X\r\nContent-Length: 3\r\n\r\n", 0, GW_H1_BODY_LENGTH},
+        {"HTTP/1.1 203 X\r\nContent-Length: 3\r\n\r\n", 0, GW_H1_BODY_LENGTH},
+        {"HTTP/1.1 304 X\r\nContent-Length: 3\r\n\r\n", 0, GW_H1_BODY_NONE},
+        {"HTTP/1.1 303 X\r\nContent-Length: 3\r\n\r\n", 0, GW_H1_BODY_LENGTH},
+        {"HTTP/1.1 305 X\r\nContent-Length: 3\r\n\r\n", 0, GW_H1_BODY_LENGTH},
+        {"HTTP/1.1 200 X\r\nTransfer-Encoding: chunked\r\n\r\n", 1, GW_H1_BODY_NONE},
+    };
+    for (size_t i = 0; i != sizeof(framing) / sizeof(framing[0]); ++i) {
+        CHECK(parse_res(framing[i].text, &res) == 0);
+        CHECK(gw_h1_response_framing(&res, framing[i].head, &reusable) == framing[i].body);
+        CHECK(reusable);
+    }
+    /* both framings: delivered by Transfer-Encoding, the connection dropped even with no body */
+    CHECK(parse_res("HTTP/1.1 304 X\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", &res) == 0);
+    CHECK(gw_h1_response_framing(&res, 0, &reusable) == GW_H1_BODY_NONE && !reusable);
+    CHECK(parse_res("HTTP/1.1 200 X\r\nContent-Length: 3\r\nTransfer-Encoding: gzip\r\n\r\n", &res) == 0);
+    CHECK(gw_h1_response_framing(&res, 1, &reusable) == GW_H1_BODY_NONE && !reusable);
+}
+
+static void test_chunked_bounds(void)
+{
+    ssize_t rest;
+    /* a malformed body is -1 at once, fed whole; a byte in place of the CR or LF is not skipped */
+    static const char *const malformed[] = {
+        "5\rXhello\r\n0\r\n\r\n", "5\r\nhelloX\n0\r\n\r\n", "5\r\nhello\rX0\r\n\r\n", "0\r\nX: y\rZ\r\n\r\n", "0\r\n\rX", "x\r\n"};
+    for (size_t i = 0; i != sizeof(malformed) / sizeof(malformed[0]); ++i) {
+        char buf[64];
+        size_t len = strlen(malformed[i]);
+        memcpy(buf, malformed[i], len);
+        gw_chunked_t d;
+        memset(&d, 0, sizeof(d));
+        CHECK(gw_chunked_decode(&d, buf, &len) == -1);
+    }
+    /* sizes of several digits */
+    CHECK_STR(dechunk("1A\r\nabcdefghijklmnopqrstuvwxyz\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n", 9, &rest),
+              "abcdefghijklmnopqrstuvwxyz0123456789abcdef");
+    CHECK(dechunk("1A\r\nabcdefghijklmnopqrstuvwxy\r\n0\r\n\r\n", 9, &rest) == NULL); /* 25 of 26 bytes */
+    CHECK_STR(dechunk("a\r\n0123456789\r\nF\r\n0123456789abcde\r\n0\r\n\r\n", 7, &rest), "01234567890123456789abcde");
+    CHECK_STR(dechunk("f\r\n0123456789abcde\r\n9\r\n012345678\r\n0\r\n\r\n", 7, &rest), "0123456789abcde012345678");
+    CHECK_STR(dechunk("00000000000000A\r\n0123456789\r\n0\r\n\r\n", 5, &rest), "0123456789"); /* 15 digits */
+    CHECK(dechunk("000000000000000A\r\n0123456789\r\n0\r\n\r\n", 5, &rest) == NULL);          /* 16 */
+    static const char *const bad[] = {"g\r\n",
+                                      "G\r\n",
+                                      "/\r\n",
+                                      ":\r\n",
+                                      "@\r\n",
+                                      "`\r\n",
+                                      "\r\n",
+                                      "5\r\r\nhello\r\n0\r\n\r\n",
+                                      "5\r\nhello\rX0\r\n\r\n",
+                                      "5\r\nhello\r\n0\r\nX: y\rZ\r\n",
+                                      "5\r\nhello\r\n0\r\n\rX",
+                                      "5x\r\nhello\r\n0\r\n\r\n",
+                                      "5\r\nhello\r\n0\r\nX: \x7f\r\n\r\n"};
+    for (size_t i = 0; i != sizeof(bad) / sizeof(bad[0]); ++i) {
+        if (dechunk(bad[i], 3, &rest) != NULL)
+            fprintf(stderr, "chunked %zu accepted\n", i);
+        CHECK(dechunk(bad[i], 3, &rest) == NULL);
+    }
+    CHECK_STR(dechunk("5 ;x\r\nhello\r\n0\t\r\n\r\n", 4, &rest), "hello");
+    CHECK(rest == 0);
+    CHECK_STR(dechunk("5\r\nhello\r\n0\r\nA: \t~\x80\r\nB: 2\r\n\r\nNEXT", 64, &rest), "hello");
+    CHECK(rest == 4);
+    /* a chunk-size line of exactly 4096 bytes (size digits included) passes, 4097 does not */
+    static char line[5000];
+    strcpy(line, "1;");
+    memset(line + 2, 'e', 4094);
+    strcpy(line + 4096, "\r\nx\r\n0\r\n\r\n");
+    CHECK_STR(dechunk(line, 4096, &rest), "x");
+    strcpy(line, "01;");
+    memset(line + 3, 'e', 4094);
+    strcpy(line + 4097, "\r\nx\r\n0\r\n\r\n");
+    CHECK(dechunk(line, 4096, &rest) == NULL);
+    /* trailers: 16384 bytes of trailer lines (CRLFs not counted) pass, one more does not */
+    static char trailers[20000];
+    char *p = trailers + sprintf(trailers, "1\r\nx\r\n0\r\n");
+    for (int i = 0; i != 16; ++i) {
+        memset(p, 'a', 1024);
+        p[1] = ':';
+        p += 1024;
+        p += sprintf(p, "\r\n");
+    }
+    strcpy(p, "\r\n");
+    CHECK_STR(dechunk(trailers, 4096, &rest), "x");
+    strcpy(p - 2, "a\r\n\r\n");
+    CHECK(dechunk(trailers, 4096, &rest) == NULL);
+}
+
+/* Field names: every tchar is accepted and lower-cased at the letters' bounds; values are
+ * trimmed of SP and HTAB on both sides only. */
+static void test_field_names_and_values(void)
+{
+    gw_h1_request_t req;
+    const char *why;
+    CHECK(parse_req("GET / HTTP/1.1\r\nHost: h\r\nAZaz09!#$%&'*+-.^_`|~: \t v \t w\t \r\nX:   \r\n\r\n", &req, &why) == 0);
+    CHECK(req.num_headers == 3);
+    CHECK(req.headers[1].name_len == 21 && memcmp(req.headers[1].name, "azaz09!#$%&'*+-.^_`|~", 21) == 0);
+    CHECK(req.headers[1].value_len == 5 && memcmp(req.headers[1].value, "v \t w", 5) == 0);
+    CHECK(req.headers[2].name_len == 1 && req.headers[2].value_len == 0);
+    static const char not_tchar[] = "\"(),/:;<=>?@[\\]{} \x7f\x80";
+    for (size_t i = 0; i != sizeof(not_tchar) - 1; ++i) {
+        CHECK(!gw_h1_is_tchar((unsigned char)not_tchar[i]));
+        char text[64];
+        snprintf(text, sizeof(text), "GET / HTTP/1.1\r\nHost: h\r\nX%cY: v\r\n\r\n", not_tchar[i]);
+        CHECK(not_tchar[i] == ':' || status_of(text) == 400); /* "X:Y: v" is X, valued "Y: v" */
+    }
+    CHECK(!gw_h1_is_tchar(0));
+    CHECK(gw_h1_is_tchar('a') == 1 && gw_h1_is_tchar('z') == 1 && gw_h1_is_tchar('A') == 1 && gw_h1_is_tchar('Z') == 1);
+    CHECK(gw_h1_is_tchar('0') == 1 && gw_h1_is_tchar('9') == 1 && gw_h1_is_tchar('~') == 1 && gw_h1_is_tchar('!') == 1);
+}
+
+/* Connection's tokens: a list, any case, whitespace and empty elements around them; a token is
+ * matched whole. */
+static void test_connection_tokens(void)
+{
+    static const struct {
+        const char *value;
+        int keep_alive_11, keep_alive_10;
+    } cases[] = {
+        {"close", 0, 0}, {" ,close, ", 0, 0},          {"\tCLOSE\t", 0, 0},      {"foo,close", 0, 0},         {"closed", 1, 0},
+        {"clos", 1, 0},  {"keep-alive", 1, 1},         {"Keep-Alive , x", 1, 1}, {"keep-alive, close", 0, 0}, {"keep-alives", 1, 0},
+        {",,", 1, 0},    {"upgrade,keep-alive", 1, 1},
+    };
+    for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
+        gw_h1_request_t req;
+        const char *why;
+        char text[200];
+        snprintf(text, sizeof(text), "GET / HTTP/1.1\r\nHost: h\r\nConnection: %s\r\n\r\n", cases[i].value);
+        CHECK(parse_req(text, &req, &why) == 0 && req.keep_alive == cases[i].keep_alive_11);
+        snprintf(text, sizeof(text), "GET / HTTP/1.0\r\nConnection: %s\r\n\r\n", cases[i].value);
+        CHECK(parse_req(text, &req, &why) == 0 && req.keep_alive == cases[i].keep_alive_10);
+    }
+    /* an Upgrade is kept only with the upgrade token, in HTTP/1.1 */
+    gw_h1_request_t req;
+    const char *why;
+    CHECK(parse_req("GET / HTTP/1.1\r\nHost: h\r\nConnection: x, Upgrade \r\nUpgrade: ws\r\n\r\n", &req, &why) == 0 &&
+          req.upgrade_len == 2 && memcmp(req.upgrade, "ws", 2) == 0);
+    CHECK(parse_req("GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrades\r\nUpgrade: ws\r\n\r\n", &req, &why) == 0 &&
+          req.upgrade == NULL && req.upgrade_len == 0);
+    CHECK(parse_req("GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: ws\r\n\r\n", &req, &why) == 0 && req.upgrade == NULL &&
+          req.upgrade_len == 0);
+    /* what a first request left is not kept by a second */
+    CHECK(parse_req("POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n", &req, &why) == 0);
+    CHECK(parse_req("GET / HTTP/1.0\r\n\r\n", &req, &why) == 0);
+    CHECK(req.body == GW_H1_BODY_NONE && req.content_length == 0 && req.host == NULL && req.host_len == 0 && !req.expect_continue &&
+          req.minor_version == 0 && req.num_headers == 0);
+}
+
+/* gw_h1_find_head_end on an exact-size copy of `text` (ASan sees a read past it). */
+static ssize_t head_end(const char *text, size_t len, size_t *scan, int skip_empty, size_t *start)
+{
+    char *copy = malloc(len != 0 ? len : 1);
+    memcpy(copy, text, len);
+    ssize_t r = gw_h1_find_head_end(copy, len, scan, skip_empty, start);
+    free(copy);
+    return r;
+}
+
+static void test_find_head_end_edges(void)
+{
+    size_t scan = 0, start = 0;
+    /* a response (no skipping): an empty head is found at once, and nothing is skipped */
+    CHECK(head_end("\r\n\r\n", 4, &scan, 0, &start) == 4 && start == 0 && scan == 4);
+    scan = start = 0;
+    CHECK(head_end("\r\nX: y\r\n\r\n", 10, &scan, 0, &start) == 10 && start == 0);
+    /* a request: the empty lines are skipped, the head found after them; *scan is its end */
+    scan = start = 0;
+    CHECK(head_end("\r\n\r\nG / HTTP/1.1\r\n\r\n", 20, &scan, 1, &start) == 20 && start == 4 && scan == 20);
+    /* a CR last, at the start or after empty lines, waits */
+    scan = start = 0;
+    CHECK(head_end("\r", 1, &scan, 1, &start) == 0 && start == 0 && scan == 0);
+    CHECK(head_end("\r\n\r", 3, &scan, 1, &start) == 0 && start == 2 && scan == 2);
+    CHECK(head_end("\r\n\r\n", 4, &scan, 1, &start) == 0 && start == 4);
+    CHECK(head_end("\r\n\r\n\n", 5, &scan, 1, &start) == -1);
+    scan = start = 0;
+    CHECK(head_end("\r\n", 2, &scan, 1, &start) == 0 && start == 2 && scan == 2);
+    CHECK(head_end("\r\nG / HTTP/1.1\r", 15, &scan, 1, &start) == 0 && start == 2 && scan == 14);
+    CHECK(head_end("\r\nG / HTTP/1.1\r\n", 16, &scan, 1, &start) == 0 && scan == 16);
+    CHECK(head_end("\r\nG / HTTP/1.1\r\n\r", 17, &scan, 1, &start) == 0 && scan == 16);
+    CHECK(head_end("\r\nG / HTTP/1.1\r\n\r\nX", 19, &scan, 1, &start) == 18 && scan == 18);
+    /* a bare LF anywhere is -1 */
+    scan = start = 0;
+    CHECK(head_end("a\nb", 3, &scan, 0, &start) == -1);
+    scan = start = 0;
+    CHECK(head_end("ab\r\n\n", 5, &scan, 1, &start) == -1);
+    scan = start = 0;
+    CHECK(head_end("\n", 1, &scan, 0, &start) == -1);
+    /* a line "X" between two CRLFs is no end */
+    scan = start = 0;
+    CHECK(head_end("G\r\nX\r\nY", 7, &scan, 1, &start) == 0 && scan == 7);
+}
+
 int main(void)
 {
     test_a_simple_request();
@@ -324,5 +665,12 @@ int main(void)
     test_find_head_end_byte_by_byte();
     test_responses();
     test_chunked();
+    test_request_refusals_and_reasons();
+    test_request_heads_not_from_find_head_end();
+    test_response_bounds();
+    test_chunked_bounds();
+    test_field_names_and_values();
+    test_connection_tokens();
+    test_find_head_end_edges();
     return CHECK_SUMMARY();
 }

@@ -419,6 +419,31 @@ static void test_64k_values(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The bounds of what joins into a pair, of the one-byte UTF-8 form, and of a few refusals. */
+static void test_bounds(void)
+{
+    /* only a high surrogate (d800-dbff) then a low one (dc00-dfff) make a pair */
+    CHECK_STR(field("{\"a\":\"\\ud7ff\\udc00\"}", "a"), "\xed\x9f\xbf\xed\xb0\x80");
+    CHECK_STR(field("{\"a\":\"\\udc00\\udc00\"}", "a"), "\xed\xb0\x80\xed\xb0\x80");
+    CHECK_STR(field("{\"a\":\"\\ud800\\udbff\"}", "a"), "\xed\xa0\x80\xed\xaf\xbf");
+    CHECK_STR(field("{\"a\":\"\\ud800\\ue000\"}", "a"), "\xed\xa0\x80\xee\x80\x80");
+    CHECK_STR(field("{\"a\":\"\\udbff\\udfff\"}", "a"), "\xf4\x8f\xbf\xbf");
+    /* U+007F is one byte, U+0080 two */
+    CHECK(field_is("{\"a\":\"\\u007f\\u0080\"}", "a", "\x7f\xc2\x80", 3));
+    /* a key written with a surrogate pair matches the name in UTF-8 */
+    CHECK_STR(field("{\"\\ud83d\\ude00\":\"v\"}", "\xf0\x9f\x98\x80"), "v");
+    /* "Infinit" is no number */
+    CHECK(field("{\"a\":Infinitx}", "a") == NULL);
+    CHECK_STR(field("{\"a\":-Infinity}", "a"), "-Infinity");
+    /* a \u escape cut by the end of the body */
+    CHECK(field("{\"a\":\"\\u123", "a") == NULL);
+    /* a control byte ends nothing: the string is invalid, whatever follows it */
+    CHECK(field("{\"k\":\"a\t,\"x\":1}", "x") == NULL);
+    CHECK(field("{\"k\":\"a\n,\"x\":1}", "x") == NULL);
+    /* a key not followed by ':' */
+    CHECK(field("{\"a\"x1}", "a") == NULL);
+}
+
 int main(void)
 {
     test_top_level_must_be_an_object();
@@ -429,6 +454,7 @@ int main(void)
     test_long_escaped_keys_are_compared_whole();
     test_strings_are_unescaped();
     test_surrogates();
+    test_bounds();
     test_bad_escapes_are_refused();
     test_control_characters_in_strings_are_refused();
     test_numbers_as_written();

@@ -41,6 +41,8 @@ typedef struct {
     char *given;       /* the last value it gave */
     char *copies[256]; /* query, path, body and header values, each in a buffer of its own size */
     size_t num_copies;
+    void *blocks[1024]; /* what alloc_of gave */
+    size_t num_blocks;
 } req_t;
 
 /* n bytes of s in a malloc'd buffer of exactly that size, so that ASan sees a read past them. */
@@ -82,9 +84,14 @@ static gw_keyval_t header_of(void *data, const char *name, size_t name_len, int 
     return (gw_keyval_t){r->given, (size_t)(p - buf)};
 }
 
+/* Memory for the keys: a malloc'd block of exactly the size asked for, so that ASan sees a write
+ * past it (freed with the request). */
 static void *alloc_of(void *data, size_t size)
 {
-    return gw_arena_alloc(&((req_t *)data)->arena, size);
+    req_t *r = data;
+    if (r->num_blocks == sizeof(r->blocks) / sizeof(r->blocks[0]))
+        abort();
+    return r->blocks[r->num_blocks++] = malloc(size != 0 ? size : 1);
 }
 
 static void req_init(req_t *r)
@@ -98,6 +105,8 @@ static void req_free(req_t *r)
 {
     for (size_t i = 0; i != r->num_copies; ++i)
         free(r->copies[i]);
+    for (size_t i = 0; i != r->num_blocks; ++i)
+        free(r->blocks[i]);
     gw_arena_free(&r->arena);
 }
 
@@ -278,7 +287,10 @@ static void test_query(void)
         {"a=&a=2", "query:a", "2"},
         {"", "query:a", MISSING},
         {"=1", "query:a", MISSING},
-        {"a=1;a=2", "query:a", "1;a=2"}, /* ';' separates nothing */
+        {"a=1;a=2", "query:a", "1;a=2"},           /* ';' separates nothing */
+        {"a=%39%3a%3A%3f%3F", "query:a", "9::??"}, /* the hex digits' bounds */
+        {"a=%3g%3G%3`%3@%3/", "query:a", "%3g%3G%3`%3@%3/"},
+        {"a=%g3%G3%`3%@3%/3%:3", "query:a", "%g3%G3%`3%@3%/3%:3"},
     };
     for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
         req_t r;
@@ -341,6 +353,25 @@ static void test_cookie(void)
         {"sid=\"x\\\"", "x\\"}, /* a backslash at the end stays */
         {"sid=\"\\\"", "\\"},
         {"sid=a\\142c", "a\\142c"}, /* not quoted: as it is */
+        {"sid=abc\r", "abc"},       /* the bounds of Python's whitespace */
+        {"sid=abc\x1c", "abc"},
+        {"sid=abc\x1b", "abc\x1b"},
+        {"sid=abc\x0e", "abc\x0e"},
+        {"sid= ", MISSING},
+        {"sid= \t ", MISSING},
+        {"a=1;sid=x", "x"},        /* no space after the ';' */
+        {"sid=\"\\377\"", "\xff"}, /* octal escapes at the digits' bounds */
+        {"sid=\"\\070\"", "8"},
+        {"sid=\"\\067\"", "7"},
+        {"sid=\"\\171\"", "y"},
+        {"sid=\"\\127\"", "W"},
+        {"sid=\"\\128\"", "128"},
+        {"sid=\"\\181\"", "181"},
+        {"sid=\"\\12!\"", "12!"},
+        {"sid=\"\\1\"2\"", "1\"2"},
+        {"sid=\"a\\\"12\"", "a\"12"},
+        {"sid=\"a\\b\"", "ab"},
+        {"sid=\"a\\\nb\"", "a\\\nb"}, /* a backslash before a newline stays */
     };
     for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
         req_t r;
@@ -610,6 +641,81 @@ static void test_from_a_config(void)
     cfg_free(c);
 }
 
+/* Seven and eight sources (the most a `per:` list has). */
+static void test_composite_of_many(void)
+{
+    req_t r;
+    req_init(&r);
+    static const char *const names[] = {"x-1", "x-2", "x-3", "x-4", "x-5", "x-6", "x-7", "x-8"};
+    for (int i = 0; i != 8; ++i)
+        add(&r, names[i], names[i] + 2);
+    CHECK_STR(
+        composite(&r, spec("header:x-1", "header:x-2", "header:x-3", "header:x-4", "header:x-5", "header:x-6", "header:x-7", NULL),
+                  64),
+        "1:1|1:2|1:3|1:4|1:5|1:6|1:7");
+    CHECK_STR(composite(&r,
+                        spec("header:x-1", "header:x-2", "header:x-3", "header:x-4", "header:x-5", "header:x-6", "header:x-7",
+                             "header:x-8", NULL),
+                        64),
+              "1:1|1:2|1:3|1:4|1:5|1:6|1:7|1:8");
+    /* a value that is a prefix of another sorts first, whichever source comes first */
+    add(&r, "x-ab", "ab");
+    add(&r, "x-a", "a");
+    CHECK_STR(values(&r, spec("header:x-a", "header:x-ab", NULL), 64, 8), "a ab");
+    CHECK_STR(values(&r, spec("header:x-ab", "header:x-a", NULL), 64, 8), "a ab");
+    req_free(&r);
+}
+
+static void test_reads_body(void)
+{
+    cfg_keyspec_t none = {0}, headers = spec("header:x-a", "cookie:b", NULL), json = spec("header:x-a", "json:a.b", NULL),
+                  json_first = spec("json:a", "header:x-a", NULL);
+    CHECK(gw_keyspec_reads_body(&none) == 0);
+    CHECK(gw_keyspec_reads_body(&headers) == 0);
+    CHECK(gw_keyspec_reads_body(&json) == 1);
+    CHECK(gw_keyspec_reads_body(&json_first) == 1);
+
+    cfg_concurrency_t conc[2] = {{.per = headers}, {.per = json}};
+    cfg_rate_limit_t rates[2] = {{.per = headers}, {.per = json}};
+    cfg_route_t route = {0};
+    CHECK(gw_route_keys_read_body(&route) == 0);
+    /* a concurrency limit's sources: the second one reads the body */
+    route.concurrency = conc;
+    route.num_concurrency = 1;
+    CHECK(gw_route_keys_read_body(&route) == 0);
+    route.num_concurrency = 2;
+    CHECK(gw_route_keys_read_body(&route) == 1);
+    route.num_concurrency = 0;
+    /* a rate limit's */
+    route.rate_limits = rates;
+    route.num_rate_limits = 1;
+    CHECK(gw_route_keys_read_body(&route) == 0);
+    route.num_rate_limits = 2;
+    CHECK(gw_route_keys_read_body(&route) == 1);
+    route.num_rate_limits = 1;
+    /* the circuit breaker's, only when it is enabled */
+    route.circuit_breaker.per = json;
+    CHECK(gw_route_keys_read_body(&route) == 0);
+    route.circuit_breaker.enabled = 1;
+    CHECK(gw_route_keys_read_body(&route) == 1);
+    route.circuit_breaker.per = headers;
+    CHECK(gw_route_keys_read_body(&route) == 0);
+    route.circuit_breaker.enabled = 0;
+    /* the priority's, only when it is enabled */
+    route.priority.from = json.keys[1];
+    CHECK(gw_route_keys_read_body(&route) == 0);
+    route.priority.enabled = 1;
+    CHECK(gw_route_keys_read_body(&route) == 1);
+    route.priority.from = headers.keys[0];
+    CHECK(gw_route_keys_read_body(&route) == 0);
+    route.circuit_breaker.enabled = 1;
+    route.circuit_breaker.per = json;
+    CHECK(gw_route_keys_read_body(&route) == 1);
+    cfg_keyspec_clear(&headers);
+    cfg_keyspec_clear(&json);
+    cfg_keyspec_clear(&json_first);
+}
+
 int main(void)
 {
     test_client_ip();
@@ -624,5 +730,7 @@ int main(void)
     test_long_values_are_hashed();
     test_keys_are_copies();
     test_from_a_config();
+    test_composite_of_many();
+    test_reads_body();
     return CHECK_SUMMARY();
 }

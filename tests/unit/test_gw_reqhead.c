@@ -28,19 +28,27 @@ static gw_reqhead_in_t base(const gw_field_t *fields, size_t num)
     return in;
 }
 
+/* The head written into a heap buffer of exactly gw_reqhead_size bytes (ASan sees a write past
+ * it), copied out NUL-terminated; NULL when refused, with the reason in last_why. */
+static const char *last_why;
 static char *write_head(const gw_reqhead_in_t *in)
 {
-    static char buf[1 << 17];
-    const char *why;
+    static char buf[1 << 20];
     size_t cap = gw_reqhead_size(in);
-    if (cap > sizeof(buf))
+    if (cap >= sizeof(buf))
         return NULL;
-    ssize_t n = gw_reqhead_write(in, buf, &why);
-    if (n < 0)
+    char *dst = malloc(cap);
+    last_why = NULL;
+    ssize_t n = gw_reqhead_write(in, dst, &last_why);
+    if (n < 0) {
+        free(dst);
         return NULL;
+    }
     if ((size_t)n > cap)
         abort(); /* the size bound is a promise */
+    memcpy(buf, dst, (size_t)n);
     buf[n] = '\0';
+    free(dst);
     return buf;
 }
 
@@ -231,6 +239,167 @@ static void test_templates(void)
     CHECK_STR(out, "[]");
 }
 
+static void refused(const gw_reqhead_in_t *in, const char *want_why)
+{
+    char dst[4096];
+    const char *why = NULL;
+    CHECK(gw_reqhead_size(in) < sizeof(dst));
+    CHECK(gw_reqhead_write(in, dst, &why) == -1);
+    CHECK_STR(why, want_why);
+}
+
+/* The first and last lines of base()'s head, as sluice writes them. */
+#define BASE_LINE "GET /a%2F..%2Fb?x=%0d%0a HTTP/1.1\r\nhost: api.example.com\r\n"
+#define BASE_TAIL                                                                                                                  \
+    "x-forwarded-proto: http\r\nx-forwarded-host: api.example.com\r\nx-request-id: rid-1\r\nx-request-timeout-ms: 4990\r\n\r\n"
+
+/* Each input refused with its own reason, and the bytes next to the refused ones accepted. */
+static void test_refusals_and_their_reasons(void)
+{
+    gw_reqhead_in_t in = base(NULL, 0);
+    in.method = "\rGET";
+    in.method_len = 4;
+    refused(&in, "invalid method");
+    in.method = "";
+    in.method_len = 0;
+    refused(&in, "invalid method");
+    in = base(NULL, 0);
+    in.target = "/";
+    in.target_len = 0;
+    refused(&in, "invalid request target");
+    in.target = "a/";
+    in.target_len = 2;
+    refused(&in, "invalid request target");
+    in.target = "/a\x1f";
+    in.target_len = 3;
+    refused(&in, "invalid request target");
+    in = base(NULL, 0);
+    in.host = "a\"b";
+    in.host_len = 3;
+    refused(&in, "invalid host");
+    gw_field_t bad_first = {"@x", 2, "v", 1};
+    in = base(&bad_first, 1);
+    refused(&in, "invalid header field");
+    gw_field_t bad_value = {"x", 1, "a\x1f", 2};
+    in = base(&bad_value, 1);
+    refused(&in, "invalid header field");
+    gw_field_t bad_set = {"x-set", 5, "\x1f", 1};
+    in = base(NULL, 0);
+    in.set = &bad_set;
+    in.num_set = 1;
+    refused(&in, "invalid value in request_headers.set");
+    gw_field_t bad_set_name = {"x set", 5, "v", 1};
+    in.set = &bad_set_name;
+    refused(&in, "invalid value in request_headers.set");
+    in = base(NULL, 0);
+    in.upgrade = "web\r\nsocket";
+    in.upgrade_len = 11;
+    refused(&in, "invalid Upgrade");
+
+    /* the neighbours of the refused bytes pass: HTAB, SP, '~', 0x80, 0xff in a value; a target of
+     * one byte */
+    gw_field_t fine = {"x-v", 3, "\t ~\x80\xff!", 6};
+    in = base(&fine, 1);
+    in.target = "/";
+    in.target_len = 1;
+    const char *h = write_head(&in);
+    CHECK(h != NULL && strncmp(h, "GET / HTTP/1.1\r\n", 16) == 0 && strstr(h, "\r\nx-v: \t ~\x80\xff!\r\n") != NULL);
+    CHECK(gw_field_value_is_valid("\t ~\x80", 4) == 1);
+    CHECK(gw_field_value_is_valid("", 0) == 1);
+    CHECK(gw_field_value_is_valid("\x1f", 1) == 0);
+}
+
+/* With no client X-Forwarded-For the peer alone makes the line; empty list elements are skipped
+ * and one-byte ones kept; the route's own X-Forwarded-For, -Proto and -Host replace sluice's. */
+static void test_joined_lists_and_set_overrides(void)
+{
+    gw_field_t fields[] = {F("cookie", ""), F("cookie", "c"), F("x-forwarded-for", ""), F("x-forwarded-for", "1")};
+    gw_reqhead_in_t in = base(fields, 4);
+    const char *h = write_head(&in);
+    CHECK_STR(h, BASE_LINE "cookie: c\r\n"
+                           "x-forwarded-for: 1, 10.0.0.9\r\n" BASE_TAIL);
+    in = base(NULL, 0);
+    h = write_head(&in);
+    CHECK_STR(h, BASE_LINE "x-forwarded-for: 10.0.0.9\r\n" BASE_TAIL);
+    in.peer_ip = NULL;
+    h = write_head(&in);
+    CHECK(h != NULL && strstr(h, "x-forwarded-for") == NULL);
+    gw_field_t set[] = {F("x-forwarded-for", "9.9.9.9"), F("x-forwarded-proto", "https"), F("x-forwarded-host", "h.example")};
+    in = base(NULL, 0);
+    in.set = set;
+    in.num_set = 3;
+    h = write_head(&in);
+    CHECK_STR(h, BASE_LINE "x-forwarded-for: 9.9.9.9\r\n"
+                           "x-forwarded-proto: https\r\n"
+                           "x-forwarded-host: h.example\r\n"
+                           "x-request-id: rid-1\r\n"
+                           "x-request-timeout-ms: 4990\r\n"
+                           "\r\n");
+}
+
+/* A trusted proxy that sent no X-Forwarded-Proto / -Host gets sluice's; a Connection listed
+ * first still removes what it names. */
+static void test_trusted_proxy_without_its_fields(void)
+{
+    gw_field_t fields[] = {F("connection", "x-secret"), F("x-secret", "s"), F("forwarded", "for=1")};
+    gw_reqhead_in_t in = base(fields, 3);
+    in.trusted_peer = 1;
+    const char *h = write_head(&in);
+    CHECK_STR(h, BASE_LINE "forwarded: for=1\r\n"
+                           "x-forwarded-for: 10.0.0.9\r\n" BASE_TAIL);
+}
+
+/* The size bound holds when each thing it counts is large: a long method, target, host, request
+ * id, Upgrade, peer, proto; many client fields; many set fields; the largest numbers. (write_head
+ * writes into exactly the bound.) */
+static void test_size_bound_holds(void)
+{
+    static char big[3000];
+    memset(big, 'a', sizeof(big));
+    char target[3000];
+    memset(target, 'a', sizeof(target));
+    target[0] = '/';
+    char ip[1001];
+    memset(ip, '1', 1000);
+    ip[1000] = '\0';
+    gw_reqhead_in_t large[7];
+    for (size_t i = 0; i != 7; ++i)
+        large[i] = base(NULL, 0);
+    large[0].method = big, large[0].method_len = sizeof(big);
+    large[1].target = target, large[1].target_len = sizeof(target);
+    large[2].host = big, large[2].host_len = sizeof(big);
+    large[3].request_id = big, large[3].request_id_len = sizeof(big);
+    large[4].upgrade = big, large[4].upgrade_len = sizeof(big);
+    large[5].peer_ip = ip;
+    large[6].proto = ip;
+    for (size_t i = 0; i != 7; ++i)
+        CHECK(write_head(&large[i]) != NULL);
+    gw_reqhead_in_t in;
+    static gw_field_t many[300];
+    for (size_t i = 0; i != 300; ++i)
+        many[i] = (gw_field_t){"x", 1, "", 0};
+    in = base(many, 300);
+    const char *h = write_head(&in);
+    CHECK(h != NULL && clean_lines(h) == 308);
+    in = base(NULL, 0);
+    in.set = many;
+    in.num_set = 300;
+    CHECK(write_head(&in) != NULL);
+    static gw_field_t long_set[3];
+    for (size_t i = 0; i != 3; ++i)
+        long_set[i] = (gw_field_t){big, 1000, big, sizeof(big)};
+    in.set = long_set;
+    in.num_set = 3;
+    CHECK(write_head(&in) != NULL);
+    in = base(NULL, 0);
+    in.body = GW_REQBODY_LENGTH;
+    in.content_length = UINT64_MAX;
+    in.budget_ms = UINT64_MAX;
+    h = write_head(&in);
+    CHECK(h != NULL && strstr(h, "\r\ncontent-length: 18446744073709551615\r\n") != NULL &&
+          strstr(h, "\r\nx-request-timeout-ms: 18446744073709551615\r\n") != NULL);
+}
+
 int main(void)
 {
     test_templates();
@@ -239,5 +408,9 @@ int main(void)
     test_route_rules();
     test_body_framing();
     test_nothing_breaks_the_head();
+    test_refusals_and_their_reasons();
+    test_joined_lists_and_set_overrides();
+    test_trusted_proxy_without_its_fields();
+    test_size_bound_holds();
     return CHECK_SUMMARY();
 }
