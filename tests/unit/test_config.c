@@ -1260,6 +1260,13 @@ static void test_route_block_errors(void)
                     "t.yaml:3:67: circuit_breaker.failure_rate: expected a percentage from 1 to 100 (50 or 50%), got \"0\"");
     check_one_error(R("circuit_breaker: {failure_rate: half}"),
                     "t.yaml:3:67: circuit_breaker.failure_rate: expected a percentage from 1 to 100 (50 or 50%), got \"half\"");
+    check_one_error(R("circuit_breaker: {failure_rate: \"\"}"),
+                    "t.yaml:3:67: circuit_breaker.failure_rate: expected a percentage from 1 to 100 (50 or 50%), got \"\"");
+    check_one_error(R("circuit_breaker: {failure_rate: [50]}"),
+                    "t.yaml:3:67: circuit_breaker.failure_rate: expected a scalar, got a list");
+    /* a failure_rate that is given but wrong is the one error: window goes with it */
+    check_one_error(R("circuit_breaker: {failure_rate: 0, window: 5s}"),
+                    "t.yaml:3:67: circuit_breaker.failure_rate: expected a percentage from 1 to 100 (50 or 50%), got \"0\"");
     check_one_error(
         R("circuit_breaker: {window: 5s}"),
         "t.yaml:3:53: circuit_breaker.window: only with failure_rate (without it, `failures` in a row open the breaker)");
@@ -1275,6 +1282,35 @@ static void test_route_block_errors(void)
     /* priority */
     check_one_error(R("concurrency: {limit: 1}, priority: {from: header:X-P, levels: [a], default: a}"),
                     "t.yaml:3:97: priority.levels: needs 2 to 16 levels, got 1");
+    check_one_error(R("concurrency: {limit: 1}, priority: 5"), "t.yaml:3:70: priority: expected a mapping, got a scalar");
+    check_one_error(R("concurrency: {limit: 1}, priority: {from: header:X-P, levels: x, default: x}"),
+                    "t.yaml:3:97: priority.levels: expected a list, got a scalar");
+    /* a bad list of levels is not also checked against the default */
+    check_one_error(R("concurrency: {limit: 1}, priority: {from: header:X-P, levels: [a, B], default: c}"),
+                    "t.yaml:3:101: priority.levels: \"B\" must match [a-z0-9_-]+");
+    check_one_error(R("concurrency: {limit: 1}, priority: {from: header:X-P, levels: [a, a], default: c}"),
+                    "t.yaml:3:101: priority.levels: \"a\" given twice");
+    /* a repeat found past a level that sorts far from it */
+    check_one_error(R("concurrency: {limit: 1}, priority: {from: header:X-P, levels: [a, z, a], default: a}"),
+                    "t.yaml:3:104: priority.levels: \"a\" given twice");
+    /* 2 to 16 levels */
+    for (int n = 15; n != 18; ++n) {
+        char yaml[512], *p = yaml + sprintf(yaml, BASE "routes: [{name: a, upstream: app, concurrency: {limit: 1}, "
+                                                       "priority: {from: header:X-P, levels: [");
+        for (int i = 0; i != n; ++i)
+            p += sprintf(p, "%s%c%d", i ? ", " : "", n == 17 && i == 0 ? 'L' : 'l', i); /* 17: refused as a whole */
+        sprintf(p, "], default: l%d}}]\n", n - 1);
+        if (n == 17) {
+            check_one_error(yaml, "t.yaml:3:97: priority.levels: needs 2 to 16 levels, got 17");
+            continue;
+        }
+        cfg_config_t *c = load_ok(yaml);
+        if (c != NULL) {
+            CHECK_EQ_U64(c->routes[0].priority.num_levels, n);
+            CHECK_EQ_U64(c->routes[0].priority.default_level, n - 1);
+        }
+        cfg_free(c);
+    }
     check_one_error(R("concurrency: {limit: 1}, priority: {from: header:X-P, levels: [a, b, a], default: a}"),
                     "t.yaml:3:104: priority.levels: \"a\" given twice");
     check_one_error(R("concurrency: {limit: 1}, priority: {from: header:X-P, levels: [a, B], default: a}"),
@@ -1319,6 +1355,70 @@ static void test_route_block_errors(void)
                     "t.yaml:1:58: response_buffer: must be between 16KiB and 64MiB, got \"16383\"");
     check_one_error("upstreams: {app: {address: 127.0.0.1:1, response_buffer: 65MiB}}\n" ROUTE_A,
                     "t.yaml:1:58: response_buffer: must be between 16KiB and 64MiB, got \"65MiB\"");
+}
+
+/* How the keys of a concurrency or rate limit combine: fair shares, adaptive limits and scopes,
+ * and the errors that must come alone. */
+static void test_limit_combinations(void)
+{
+    cfg_config_t *c = load_ok(R("rate_limits: [{name: r, rate: 1/s, fair: client_ip}, {name: s, rate: 1/s, scope: local, "
+                                "fair: [header:X-U, \"query:t\"]}]"));
+    if (c != NULL) {
+        const cfg_rate_limit_t *rl = &c->routes[0].rate_limits[0];
+        CHECK_EQ_U64(rl->fair.num_keys, 1);
+        CHECK(rl->fair.keys[0].kind == CFG_KEY_CLIENT_IP);
+        CHECK_EQ_U64(rl->per.num_keys, 0);
+        /* the defaults of a rate limit */
+        CHECK_EQ_U64(rl->burst, 1);
+        CHECK_EQ_U64(rl->max_delay_ms, 500);
+        CHECK_EQ_U64(rl->max_keys, 100000);
+        CHECK_EQ_U64(rl->max_key_length, 256);
+        CHECK(rl->on_exceed == CFG_EXCEED_REJECT);
+        rl = &c->routes[0].rate_limits[1];
+        CHECK_EQ_U64(rl->fair.num_keys, 2);
+        CHECK_STR(rl->fair.text, "[header:X-U, query:t]");
+    }
+    cfg_free(c);
+    check_one_error(BASE REDIS "routes: [{name: a, upstream: app, rate_limits: [{name: r, rate: 1/s, scope: global, fair: "
+                               "client_ip}]}]\n",
+                    "t.yaml:4:85: rate limit fair: only with scope local (each instance shares its own bucket fairly)");
+    check_one_error(R("rate_limits: [{name: r, rate: 1/s, per: client_ip, fair: header:X-U}]"),
+                    "t.yaml:3:86: rate limit fair: only without per (a bucket per key has no one to share with)");
+
+    /* adaptive: only checked against a limit that was read */
+    check_one_error(R("concurrency: {adaptive: {min: 2}}"), "t.yaml:3:48: concurrency: missing required key \"limit\"");
+    check_one_error(R("concurrency: {limit: 0, adaptive: {min: 2}}"),
+                    "t.yaml:3:56: concurrency.limit: must be between 1 and 1000000, got 0");
+    c = load_ok(R("concurrency: {limit: auto, scope: local}"));
+    if (c != NULL) {
+        const cfg_concurrency_t *cc = &c->routes[0].concurrency[0];
+        CHECK(cc->adaptive);
+        CHECK(cc->scope == CFG_SCOPE_LOCAL);
+        CHECK_EQ_U64(cc->limit, 16); /* the default adaptive start */
+        CHECK_STR(cc->name, "concurrency");
+    }
+    cfg_free(c);
+    /* without Redis too, the adaptive limit's own error is the one reported */
+    check_one_error(R("concurrency: {limit: auto, scope: global}"),
+                    "t.yaml:3:69: concurrency: limit: auto is adaptive, and adaptive limits are local to each instance; give a "
+                    "number for scope: global");
+
+    /* a list of concurrency limits holds up to 8 */
+    c = load_ok(R("concurrency: [{name: a, limit: 1}, {name: b, limit: 2}, {name: c, limit: 3}, {name: d, limit: 4}, "
+                  "{name: e, limit: 5}, {name: f, limit: 6}, {name: g, limit: 7}, {name: h, limit: 8}]"));
+    if (c != NULL) {
+        CHECK_EQ_U64(c->routes[0].num_concurrency, 8);
+        CHECK_STR(c->routes[0].concurrency[7].name, "h");
+        CHECK_EQ_U64(c->routes[0].concurrency[7].limit, 8);
+    }
+    cfg_free(c);
+    /* a repeated rate limit is pointed at among the rate limits, whatever the concurrency limits */
+    check_one_error(R("concurrency: {limit: 1}, rate_limits: [{name: r, rate: 1/s}, {name: r, rate: 1/s}]"),
+                    "t.yaml:3:96: duplicate rate limit name \"r\" in route");
+    /* a list over the bound is refused as a whole: its limits are not also checked */
+    check_one_error(R("concurrency: [{name: a, limit: 1}, {name: b, limit: 2}, {name: c, limit: 3}, {name: d, limit: 4}, "
+                      "{name: e, limit: 5}, {name: f, limit: 6}, {name: g, limit: 7}, {name: h, limit: 8}, {name: i, limit: 0}]"),
+                    "t.yaml:3:48: concurrency: a list needs 1 to 8 limits, got 9");
 }
 
 /* A route with request_headers.set (or remove) of n headers x-h0, x-h1, ... */
@@ -1368,6 +1468,7 @@ static void test_request_headers(void)
     check_one_error(R("request_headers: {set: {\"X A\": 1}}"), "t.yaml:3:59: request_headers.set: bad header name \"x a\"");
     check_one_error(R("request_headers: {remove: [\"a:b\"]}"), "t.yaml:3:62: request_headers.remove: bad header name \"a:b\"");
     check_one_error(R("request_headers: {set: [a]}"), "t.yaml:3:58: request_headers.set: expected a mapping, got a list");
+    check_one_error(R("request_headers: {remove: x}"), "t.yaml:3:61: request_headers.remove: expected a list, got a scalar");
     check_one_error(R("request_headers: {add: {a: b}}"), "t.yaml:3:53: unknown key \"add\" in request_headers");
     unsetenv("SLUICE_UNSET_VAR");
     check_one_error(R("request_headers: {set: {X-A: \"${SLUICE_UNSET_VAR}\"}}"),
@@ -1386,6 +1487,39 @@ static void test_request_headers(void)
     if (c != NULL)
         CHECK_EQ_U64(c->routes[0].num_remove_headers, 64);
     cfg_free(c);
+    headers_yaml(yaml, "set", 64);
+    c = load_ok(yaml);
+    if (c != NULL) {
+        CHECK_EQ_U64(c->routes[0].num_set_headers, 64);
+        CHECK_STR(c->routes[0].set_headers[63].name, "x-h63");
+    }
+    cfg_free(c);
+    /* a map or list over the bound is refused as a whole: its items are not also checked */
+    headers_yaml(yaml, "set", 65);
+    char *h0 = strstr(yaml, "x-h0:");
+    memcpy(h0, "te  ", 4); /* owned by sluice: refused when checked */
+    check_one_error(yaml, "t.yaml:3:58: request_headers.set: at most 64 headers, got 65");
+    headers_yaml(yaml, "remove", 65);
+    h0 = strstr(yaml, "x-h0,");
+    memcpy(h0, "te  ", 4);
+    check_one_error(yaml, "t.yaml:3:61: request_headers.remove: at most 64 headers, got 65");
+    /* match.headers has the same bound (its first name is bad: refused with the size alone) */
+    for (int n = 64; n != 66; ++n) {
+        char *p = yaml + sprintf(yaml, BASE "routes: [{name: a, upstream: app, match: {headers: {");
+        for (int i = 0; i != n; ++i)
+            p += n == 65 && i == 0 ? sprintf(p, "\"x a\": v") : sprintf(p, "%sx-h%d: v", i ? ", " : "", i);
+        sprintf(p, "}}}]\n");
+        if (n == 65) {
+            check_one_error(yaml, "t.yaml:3:52: match.headers: at most 64 headers, got 65");
+            continue;
+        }
+        c = load_ok(yaml);
+        if (c != NULL) {
+            CHECK_EQ_U64(c->routes[0].num_headers, 64);
+            CHECK_STR(c->routes[0].headers[63].name, "x-h63");
+        }
+        cfg_free(c);
+    }
 }
 
 /* `sluice -t` refuses routes that could never match: a request's normalised, decoded path never
@@ -1831,6 +1965,127 @@ static void test_value_limits(void)
                            "redis.on_error: expected one of local | allow | deny, got \"crash\"");
 }
 
+/* Every bounded field of a route at both ends of its range (each loads with that exact value), and
+ * the values just outside (each refused, with its own message). */
+static void test_route_field_ranges(void)
+{
+    cfg_config_t *c = load_ok(R("timeout: 1ms, max_body: 1, "
+                                "concurrency: [{name: a, limit: auto, adaptive: {min: 1, max: 1, initial: 1}, max_keys: 1, "
+                                "max_key_length: 16, queue: {size: 0, timeout: 1ms}, hold_aborted: 0s}, {name: b, limit: 1}], "
+                                "rate_limits: [{name: r, rate: 1/s, burst: 1, max_delay: 1ms, max_keys: 1, max_key_length: 16}], "
+                                "circuit_breaker: {failures: 1, open_for: 1ms, half_open: 1, failure_rate: 1, window: 1ms, "
+                                "min_requests: 1, max_keys: 1, max_key_length: 16}, "
+                                "websocket: {max_connections: 1, idle_timeout: 1ms}"));
+    if (c != NULL) {
+        const cfg_route_t *r = &c->routes[0];
+        CHECK_EQ_U64(r->timeout_ms, 1);
+        CHECK_EQ_U64(r->max_body, 1);
+        const cfg_concurrency_t *cc = &r->concurrency[0];
+        CHECK_EQ_U64(cc->adaptive, 1); /* documented as 1, not just true */
+        CHECK_EQ_U64(cc->adaptive_min, 1);
+        CHECK_EQ_U64(cc->adaptive_max, 1);
+        CHECK_EQ_U64(cc->adaptive_initial, 1);
+        CHECK_EQ_U64(cc->limit, 1);
+        CHECK_EQ_U64(cc->max_keys, 1);
+        CHECK_EQ_U64(cc->max_key_length, 16);
+        CHECK_EQ_U64(cc->queue_size, 0);
+        CHECK_EQ_U64(cc->queue_timeout_ms, 1);
+        CHECK_EQ_U64(cc->hold_aborted_ms, 0);
+        CHECK_EQ_U64(r->concurrency[1].limit, 1);
+        CHECK_EQ_U64(r->concurrency[1].adaptive, 0);
+        const cfg_rate_limit_t *rl = &r->rate_limits[0];
+        CHECK_EQ_U64(rl->burst, 1);
+        CHECK_EQ_U64(rl->max_delay_ms, 1);
+        CHECK_EQ_U64(rl->max_keys, 1);
+        CHECK_EQ_U64(rl->max_key_length, 16);
+        const cfg_circuit_breaker_t *cb = &r->circuit_breaker;
+        CHECK_EQ_U64(cb->failures, 1);
+        CHECK_EQ_U64(cb->open_for_ms, 1);
+        CHECK_EQ_U64(cb->half_open, 1);
+        CHECK_EQ_U64(cb->failure_rate, 1);
+        CHECK_EQ_U64(cb->window_ms, 1);
+        CHECK_EQ_U64(cb->min_requests, 1);
+        CHECK_EQ_U64(cb->max_keys, 1);
+        CHECK_EQ_U64(cb->max_key_length, 16);
+        CHECK_EQ_U64(r->websocket.max_connections, 1);
+        CHECK_EQ_U64(r->websocket.idle_timeout_ms, 1);
+    }
+    cfg_free(c);
+    c = load_ok(R("concurrency: [{name: a, limit: auto, adaptive: {min: 1000000, max: 1000000, initial: 1000000}, "
+                  "max_keys: 100000000, max_key_length: 64KiB, queue: {size: 1000000}}, {name: b, limit: 1000000}], "
+                  "rate_limits: [{name: r, rate: 1/s, burst: 1000000000, max_keys: 100000000, max_key_length: 65536}], "
+                  "circuit_breaker: {failures: 1000000, half_open: 1000, failure_rate: 100%, min_requests: 1000000, "
+                  "max_keys: 100000000, max_key_length: 65536}, websocket: {max_connections: 1000000}"));
+    if (c != NULL) {
+        const cfg_route_t *r = &c->routes[0];
+        const cfg_concurrency_t *cc = &r->concurrency[0];
+        CHECK_EQ_U64(cc->adaptive_min, 1000000);
+        CHECK_EQ_U64(cc->adaptive_max, 1000000);
+        CHECK_EQ_U64(cc->adaptive_initial, 1000000);
+        CHECK_EQ_U64(cc->limit, 1000000);
+        CHECK_EQ_U64(cc->max_keys, 100000000);
+        CHECK_EQ_U64(cc->max_key_length, 65536);
+        CHECK_EQ_U64(cc->queue_size, 1000000);
+        CHECK_EQ_U64(r->concurrency[1].limit, 1000000);
+        const cfg_rate_limit_t *rl = &r->rate_limits[0];
+        CHECK_EQ_U64(rl->burst, 1000000000);
+        CHECK_EQ_U64(rl->max_keys, 100000000);
+        CHECK_EQ_U64(rl->max_key_length, 65536);
+        const cfg_circuit_breaker_t *cb = &r->circuit_breaker;
+        CHECK_EQ_U64(cb->failures, 1000000);
+        CHECK_EQ_U64(cb->half_open, 1000);
+        CHECK_EQ_U64(cb->failure_rate, 100);
+        CHECK_EQ_U64(cb->min_requests, 1000000);
+        CHECK_EQ_U64(cb->max_keys, 100000000);
+        CHECK_EQ_U64(cb->max_key_length, 65536);
+        CHECK_EQ_U64(r->websocket.max_connections, 1000000);
+    }
+    cfg_free(c);
+    /* the first values out, below and above */
+    static const struct {
+        const char *yaml, *error;
+    } out[] = {
+        {R("timeout: 0s"), "t.yaml:3:44: route timeout: must be greater than zero, got \"0s\""},
+        {R("concurrency: {limit: 1, queue: {timeout: 0ms}}"), "t.yaml:3:76: queue.timeout: must be greater than zero, got \"0ms\""},
+        {R("concurrency: {limit: auto, adaptive: {max: 0}}"), "t.yaml:3:78: adaptive.max: must be between 1 and 1000000, got 0"},
+        {R("concurrency: {limit: auto, adaptive: {initial: 0}}"),
+         "t.yaml:3:82: adaptive.initial: must be between 1 and 1000000, got 0"},
+        {R("concurrency: {limit: auto, adaptive: {min: 1000001}}"),
+         "t.yaml:3:78: adaptive.min: must be between 1 and 1000000, got 1000001"},
+        {R("concurrency: {limit: auto, adaptive: {initial: 1000001}}"),
+         "t.yaml:3:82: adaptive.initial: must be between 1 and 1000000, got 1000001"},
+        {R("concurrency: {limit: 1, max_keys: 100000001}"),
+         "t.yaml:3:69: concurrency.max_keys: must be between 1 and 100000000, got 100000001"},
+        {R("rate_limits: [{name: r, rate: 1/s, max_delay: 0ms}]"),
+         "t.yaml:3:81: max_delay: must be greater than zero, got \"0ms\""},
+        {R("rate_limits: [{name: r, rate: 1/s, max_keys: 0}]"),
+         "t.yaml:3:80: rate limit max_keys: must be between 1 and 100000000, got 0"},
+        {R("rate_limits: [{name: r, rate: 1/s, max_key_length: 15}]"),
+         "t.yaml:3:86: rate limit max_key_length: must be between 16B and 64KiB, got \"15\""},
+        {R("circuit_breaker: {failures: 1000001}"),
+         "t.yaml:3:63: circuit_breaker.failures: must be between 1 and 1000000, got 1000001"},
+        {R("circuit_breaker: {half_open: 0}"), "t.yaml:3:64: circuit_breaker.half_open: must be between 1 and 1000, got 0"},
+        {R("circuit_breaker: {failure_rate: 1, window: 0s}"),
+         "t.yaml:3:78: circuit_breaker.window: must be greater than zero, got \"0s\""},
+        {R("circuit_breaker: {failure_rate: 1, min_requests: 0}"),
+         "t.yaml:3:84: circuit_breaker.min_requests: must be between 1 and 1000000, got 0"},
+        {R("circuit_breaker: {failure_rate: 1, min_requests: 1000001}"),
+         "t.yaml:3:84: circuit_breaker.min_requests: must be between 1 and 1000000, got 1000001"},
+        {R("circuit_breaker: {max_keys: 0}"), "t.yaml:3:63: circuit_breaker.max_keys: must be between 1 and 100000000, got 0"},
+        {R("circuit_breaker: {max_keys: 100000001}"),
+         "t.yaml:3:63: circuit_breaker.max_keys: must be between 1 and 100000000, got 100000001"},
+        {R("circuit_breaker: {max_key_length: 15}"),
+         "t.yaml:3:69: circuit_breaker.max_key_length: must be between 16B and 64KiB, got \"15\""},
+        {R("circuit_breaker: {max_key_length: 65537}"),
+         "t.yaml:3:69: circuit_breaker.max_key_length: must be between 16B and 64KiB, got \"65537\""},
+        {R("websocket: {max_connections: 1000001}"),
+         "t.yaml:3:64: websocket.max_connections: must be between 1 and 1000000, got 1000001"},
+        {R("websocket: {idle_timeout: 0s}"), "t.yaml:3:61: websocket.idle_timeout: must be greater than zero, got \"0s\""},
+    };
+    for (size_t i = 0; i != sizeof(out) / sizeof(out[0]); ++i)
+        check_one_error(out[i].yaml, out[i].error);
+}
+
 /* ${VAR}: values longer than the text they replace, several in one string, and what is not a
  * variable ($ alone, braces alone) kept as written. */
 static void test_env_expansion_sizes(void)
@@ -1973,6 +2228,7 @@ int main(void)
     test_new_keys();
     test_key_sources();
     test_concurrency_errors();
+    test_limit_combinations();
     test_route_block_errors();
     test_request_headers();
     test_unmatchable_routes();
@@ -1986,6 +2242,7 @@ int main(void)
     test_fuzz_corpus();
     test_wrong_types_everywhere();
     test_value_limits();
+    test_route_field_ranges();
     test_env_expansion_sizes();
     test_broken_second_document();
     test_yaml_load_contract();
