@@ -34,8 +34,13 @@ def test_transfers_sharing_an_account_are_never_lost_nor_deadlocked(backend, sta
         # gives up after 2 s with a 500), and overlapping ones lose updates
         codes = [r.status_code for r in fire_at_once(2, lambda i: transfer(direct, accounts[i], accounts[1 - i], lock=True))]
         assert 500 in codes, codes
-        fire_at_once(len(moves), lambda i: transfer(direct, *moves[i]))
-        assert sum(balance(direct, a) for a in accounts) != 0 or any(balance(direct, a) != 0 for a in accounts)
+        # the moves net to zero, so any balance left is a lost update; on two loaded cores one
+        # round of 24 may happen not to overlap within the handler's 5 ms window: up to 5 rounds
+        for _ in range(5):
+            fire_at_once(len(moves), lambda i: transfer(direct, *moves[i]))
+            if any(balance(direct, a) != 0 for a in accounts):
+                break
+        assert any(balance(direct, a) != 0 for a in accounts), "no update was lost without a gate"
         accounts = [a + "-gated" for a in accounts]
         moves = [(a + "-gated", b + "-gated") for a, b in moves]
 
