@@ -426,7 +426,13 @@ int main(int argc, char **argv)
             break;
         if (rate > 0 && !stopping)
             send_arrivals(now, &next_arrival);
-        int n = epoll_wait(epfd, events, 256, rate > 0 && !stopping ? 1 : 100);
+        /* -r: sleep until the next arrival to the microsecond (a 1 ms epoll_wait sent arrivals in
+         * bunches a little over 1 ms apart, which a burst-1 limit at 1000/s sees as a slower rate) */
+        uint64_t wait_ns = 100000000u;
+        if (rate > 0 && !stopping)
+            wait_ns = next_arrival > now ? next_arrival - now : 0;
+        struct timespec wait = {.tv_sec = (time_t)(wait_ns / 1000000000u), .tv_nsec = (long)(wait_ns % 1000000000u)};
+        int n = epoll_pwait2(epfd, events, 256, &wait, NULL);
         for (int i = 0; i < n; i++) {
             conn_t *c = events[i].data.ptr;
             if (c->fd < 0)

@@ -29,15 +29,15 @@ def app(tornado_backend):
     return tornado_backend
 
 
-RATES = [("1/m", 1, 60), ("3/s", 3, 1), ("7/s", 7, 1), ("30/s", 30, 1), ("1000/s", 1000, 1)]
+RATES = [("1/m", 1, 60), ("3/s", 3, 1), ("7/s", 7, 1), ("30/s", 30, 1), ("200/s", 200, 1)]
 
 
 @pytest.mark.parametrize("burst", [1, 2, 10])
 def test_global_rates_admit_rate_times_t_plus_burst(redis, app, start_sluice, burst):
-    """Five global rate limits at once, each hammered by its own client for `seconds`: each admits
-    rate * t + burst within -5%/+1% (-10% at 1000/s) and one token either way for the edges of the window, the
-    first request on a fresh bucket passes at once, and Redis sees far fewer script calls than
-    requests (no refusal makes sluice ask again at once)."""
+    """Five global rate limits at once, each asked 4x to 300x its rate by its own client for
+    `seconds`: each admits rate * t + burst within -5%/+1% and one token either way for the edges of
+    the window, the first request on a fresh bucket passes at once, and Redis sees at most two
+    script calls per batch of tokens (no refusal makes sluice ask again at once)."""
     seconds = 5
     routes = "".join(
         route(f"r{i}", f"    rate_limits: [{{name: g, rate: {rate}, burst: {burst}, scope: global}}]\n",
@@ -48,7 +48,15 @@ def test_global_rates_admit_rate_times_t_plus_burst(redis, app, start_sluice, bu
     s = start_sluice(config(redis_yaml(redis.address, on_error="deny", timeout="250ms"), routes), upstream=app.address)
     wait_until(lambda: redis_up(s) == 1, timeout=5, what="sluice_redis_up == 1")
     evals_before = redis.commandstats().get("evalsha", 0)
-    runs = [loadgen(s.port, f"/hello/r{i}", seconds, connections=16 if count >= 1000 else 1)
+    # An open load at even intervals, 4x the limit or more: a token of a burst-1 bucket is spendable
+    # for one interval only, so this measures the rate only while neither sluice's loop nor the
+    # client is starved of the CPU. Closed loops on five routes (one of them 1000/s) offered ~35k
+    # requests a second and oversubscribed two cores: the 1000/s route then admitted 59% of its rate
+    # in a CI run, and 92% under ASan on an idle machine. This offers 2k a second, arrivals every
+    # 1.25 ms on the 200/s route (whose tokens are dated 5 ms apart, 10 to a lease) and every 3.3 ms
+    # on the others, against at most 1/5 of what the Tornado fixture can serve.
+    runs = [loadgen(s.port, f"/hello/r{i}", seconds, connections=8 if count >= 100 else 2,
+                    rate=4 * count if count >= 100 else 300)
             for i, (_, count, _) in enumerate(RATES)]
     results = [run.wait() for run in runs]
     evals = redis.commandstats().get("evalsha", 0) - evals_before
@@ -62,11 +70,9 @@ def test_global_rates_admit_rate_times_t_plus_burst(redis, app, start_sluice, bu
         assert res["other"] == 0 and res["errors"] == 0, res
         assert res["shed"] > admitted, f"{rate}: the client must ask more than the limit allows: {res}"
         assert admitted >= burst, (rate, admitted)
-        # Never more than the limit (+1%); as for fewer: a token of a burst-1 bucket unused in its
-        # interval is gone, and on two shared cores under ASan sluice's loop can stall for some of
-        # the 5,000 intervals of the 1000/s route (measured: 92-95% there, 97.8-99.5% unloaded)
-        low = 0.90 if count / period_s >= 100 else 0.95
-        assert low * expected - 1 <= admitted <= 1.01 * expected + 1, (rate, burst, admitted, expected)
+        # never more than the limit (+1%), and a token of a burst-1 bucket unused in its interval is
+        # gone: fewer only if sluice's loop stalled past a whole interval
+        assert 0.95 * expected - 1 <= admitted <= 1.01 * expected + 1, (rate, burst, admitted, expected)
         # sluice counted them too (and those answered after loadgen's window, at most one a connection)
         name = f"r{RATES.index((rate, count, period_s))}"
         counted = s.metric("sluice_admission_total", route=name, decision="rate_limited")
@@ -75,11 +81,10 @@ def test_global_rates_admit_rate_times_t_plus_burst(redis, app, start_sluice, bu
     # Each lease is one script call (EVALSHA) and brings a batch of tokens (a lease lifetime's worth,
     # 50 ms, at least 1); a refused one names when the next token is due, and nothing asks again
     # before then. So at most two calls per batch of tokens: not one per request (v1 sent 12k-60k
-    # a second with burst 1).
+    # a second with burst 1, and admitted nothing).
     leases_bound = sum(2 * (c / p) / max(1, int(0.05 * c / p)) for _, c, p in RATES) * seconds + 20
     print(f"script calls: {evals} for {requests_sent:.0f} requests, {admitted_total:.0f} admitted (bound {leases_bound:.0f})")
-    assert evals <= leases_bound, (evals, leases_bound)
-    assert evals < 0.01 * requests_sent, (evals, requests_sent)
+    assert evals <= leases_bound < 0.1 * requests_sent, (evals, leases_bound, requests_sent)
 
 
 def test_a_fresh_key_of_a_burst_1_limit_passes_at_once(redis, app, start_sluice):
