@@ -30,13 +30,7 @@ ssize_t gw_h1_find_head_end(const char *buf, size_t len, size_t *scan, int skip_
     if (skip_empty && i == *head_start) {
         while (*head_start + 1 < len && buf[*head_start] == '\r' && buf[*head_start + 1] == '\n')
             *head_start += 2;
-        if (*head_start < len && buf[*head_start] == '\n')
-            return -1;
-        i = *head_start;
-        if (i + 1 >= len && i < len && buf[i] == '\r') {
-            *scan = i; /* a CR whose LF has not come yet */
-            return 0;
-        }
+        i = *head_start; /* a bare LF or a CR last here is seen below, like any other */
     }
     for (; i < len; ++i) {
         if (buf[i] == '\r') {
@@ -240,13 +234,13 @@ int gw_h1_parse_request(char *buf, size_t head_len, gw_h1_request_t *req, const 
     const char *end = buf + head_len;
     int status, too_many;
 
+    /* method and target stay NULL when they could not be read (the caller logs what was);
+     * the fields set only when their header is present start empty */
     memset(req, 0, offsetof(gw_h1_request_t, headers));
-    req->num_headers = 0;
     req->body = GW_H1_BODY_NONE;
     req->content_length = 0;
     req->host = req->upgrade = NULL;
     req->host_len = req->upgrade_len = 0;
-    req->keep_alive = req->expect_continue = 0;
     if ((status = request_line(&p, end, req, why)) != 0)
         return status;
     if (parse_fields(&p, end, req->headers, &req->num_headers, &too_many, why) != 0)

@@ -84,7 +84,8 @@ ssize_t gw_h1_find_head_end(const char *buf, size_t len, size_t *scan, int skip_
 
 /* Parses a complete request head buf[0..head_len) (from gw_h1_find_head_end, leading empty lines
  * excluded). Header names are lower-cased in place; every pointer in `req` points into buf.
- * Returns 0, or an HTTP status (400, 417, 431, 501, 505) with *why set to a static message. */
+ * Returns 0, or an HTTP status (400, 417, 431, 501, 505) with *why set to a static message; then
+ * only method and target are meaningful (NULL when the request line did not give them). */
 int gw_h1_parse_request(char *buf, size_t head_len, gw_h1_request_t *req, const char **why);
 
 /* Parses a complete response head likewise. Returns 0, or -1 with *why set. */

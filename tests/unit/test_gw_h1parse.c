@@ -405,6 +405,10 @@ static void test_request_heads_not_from_find_head_end(void)
     char f[] = "GET / HTTP/1.1\r\nHost: h\r\n\r";
     CHECK(gw_h1_parse_request(f, sizeof(f) - 1, &req, &why) == 400);
     CHECK_STR(why, "line not ended by CRLF");
+    /* a CR last in the head is not ended by an LF that lies past it */
+    char g[] = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+    CHECK(gw_h1_parse_request(g, sizeof(g) - 2, &req, &why) == 400);
+    CHECK_STR(why, "line not ended by CRLF");
 }
 
 /* Response heads at the bounds of what is accepted. */
@@ -441,9 +445,10 @@ static void test_response_bounds(void)
     CHECK(parse_res("HTTP/1.9 543 X\r\n\r\n", &res) == 0 && res.status == 543 && res.minor_version == 1);
     CHECK(parse_res("HTTP/1.1 200 OK\r\nContent-Length: ,7,\r\n\r\n", &res) == 0 && res.has_content_length &&
           res.content_length == 7);
-    CHECK(parse_res("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", &res) == 0 && res.has_content_length &&
+    CHECK(parse_res("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", &res) == 0 && res.has_content_length == 1 &&
           res.content_length == 0);
-    CHECK(parse_res("HTTP/1.1 200 OK\r\nX: 1\r\n\r\n", &res) == 0 && !res.has_content_length && !res.chunked && !res.other_coding);
+    CHECK(parse_res("HTTP/1.1 200 OK\r\nX: 1\r\n\r\n", &res) == 0 && res.has_content_length == 0 && res.content_length == 0 &&
+          !res.chunked && !res.other_coding);
     CHECK(res.num_headers == 1 && !res.connection_close && !res.connection_upgrade);
     CHECK(parse_res("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", &res) == 0 && !res.chunked && res.other_coding);
     CHECK(parse_res("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", &res) == 0 && res.chunked &&
@@ -653,6 +658,143 @@ static void test_find_head_end_edges(void)
     CHECK(head_end("G\r\nX\r\nY", 7, &scan, 1, &start) == 0 && scan == 7);
 }
 
+/* A field whose name has the length of a framing field's (host, expect, upgrade, connection,
+ * content-length, transfer-encoding) but differs in one byte is an ordinary field: "hosx" is no
+ * second Host, "content-lengtx" frames no body. A name matched on its first bytes only, or on its
+ * length only, would let a client or a backend frame a message one way for sluice and another
+ * way for the next hop. */
+static void test_names_that_only_resemble_framing_fields(void)
+{
+    static const char *const lookalikes[] = {
+        "hosx",       "xost",       "expecx",         "xxpect",         "upgradx",           "xpgrade",
+        "connectiox", "xonnection", "content-lengtx", "xontent-length", "transfer-encodinx", "xransfer-encoding"};
+    for (size_t i = 0; i != sizeof(lookalikes) / sizeof(lookalikes[0]); ++i) {
+        gw_h1_request_t req;
+        const char *why = NULL;
+        char text[300];
+        /* every value would change the request if the name were taken for the real one */
+        snprintf(text, sizeof(text), "GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\n%s: close, chunked, 5, 2\r\n\r\n",
+                 lookalikes[i]);
+        int status = parse_req(text, &req, &why);
+        if (status != 0)
+            fprintf(stderr, "%s: %d %s\n", lookalikes[i], status, why);
+        CHECK(status == 0);
+        CHECK(req.body == GW_H1_BODY_NONE && req.keep_alive && !req.expect_continue && req.upgrade == NULL);
+        CHECK(req.host_len == 1 && req.host[0] == 'h');
+        /* and a lookalike of Host is no Host */
+        snprintf(text, sizeof(text), "GET / HTTP/1.1\r\n%s: h\r\n\r\n", lookalikes[i]);
+        CHECK(parse_req(text, &req, &why) == 400);
+        CHECK_STR(why, "no Host field");
+
+        gw_h1_response_t res;
+        int reusable = 0;
+        snprintf(text, sizeof(text), "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n%s: close, gzip, 4\r\n\r\n", lookalikes[i]);
+        CHECK(parse_res(text, &res) == 0);
+        CHECK(res.has_content_length && res.content_length == 3 && !res.chunked && !res.other_coding && !res.connection_close);
+        CHECK(gw_h1_response_framing(&res, 0, &reusable) == GW_H1_BODY_LENGTH && reusable == 1);
+    }
+    /* "accept" has the length of "expect", "x-content-leng" that of "content-length" */
+    CHECK(status_of("GET / HTTP/1.1\r\nHost: h\r\nAccept: */*\r\nX-Content-Leng: 5\r\n\r\n") == 0);
+}
+
+/* Edges of what a head may hold, each of which a looser parser gets wrong. */
+static void test_request_edges(void)
+{
+    gw_h1_request_t req;
+    const char *why = NULL;
+    /* RFC 3986 sub-delims and the rest of VCHAR are target bytes, '!' (0x21) the lowest */
+    CHECK(parse_req("GET /a!b$&'()*+,;=:@~%21 HTTP/1.1\r\nHost: h\r\n\r\n", &req, &why) == 0);
+    CHECK(req.target_len == 20 && memcmp(req.target, "/a!b$&'()*+,;=:@~%21", 20) == 0);
+    CHECK(parse_req("GET ! HTTP/1.1\r\nHost: h\r\n\r\n", &req, &why) == 0 && req.target_len == 1);
+    /* the version's "HTTP/" is matched whole */
+    CHECK(parse_req("GET / HTTPx1.1\r\nHost: h\r\n\r\n", &req, &why) == 400);
+    CHECK_STR(why, "invalid HTTP version");
+    /* a tab before a comma ends a Connection token as a space does */
+    CHECK(parse_req("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\t, x\r\n\r\n", &req, &why) == 0 && !req.keep_alive);
+    /* a one-byte field line is a bad name, not a folded line */
+    CHECK(parse_req("GET / HTTP/1.1\r\nHost: h\r\nX\r\n\r\n", &req, &why) == 400);
+    CHECK_STR(why, "invalid header name");
+    /* a method of exactly the longest length that is not followed by a space is invalid, not too long */
+    char text[200];
+    memset(text, 'M', GW_H1_MAX_METHOD);
+    strcpy(text + GW_H1_MAX_METHOD, "\t/ HTTP/1.1\r\nHost: h\r\n\r\n");
+    CHECK(parse_req(text, &req, &why) == 400);
+    CHECK_STR(why, "invalid method");
+    strcpy(text + GW_H1_MAX_METHOD, " / HTTP/1.1\r\nHost: h\r\n\r\n");
+    CHECK(parse_req(text, &req, &why) == 0 && req.method_len == GW_H1_MAX_METHOD);
+    /* an empty request line (given directly: gw_h1_find_head_end skips it) has no method */
+    char empty[] = "\r\n\r\n";
+    CHECK(gw_h1_parse_request(empty, 4, &req, &why) == 400);
+    CHECK_STR(why, "invalid method");
+}
+
+/* After a refusal, method and target are NULL unless the request line gave them (the access log
+ * prints them), whatever the struct held before. */
+static void test_a_refused_head_names_only_what_it_read(void)
+{
+    gw_h1_request_t req;
+    const char *why = NULL;
+    memset(&req, 0xa5, sizeof(req));
+    CHECK(parse_req("G(T / HTTP/1.1\r\nHost: h\r\n\r\n", &req, &why) == 400);
+    CHECK(req.method == NULL && req.method_len == 0 && req.target == NULL && req.target_len == 0);
+    memset(&req, 0xa5, sizeof(req));
+    CHECK(parse_req("GET  / HTTP/1.1\r\nHost: h\r\n\r\n", &req, &why) == 400);
+    CHECK(req.method_len == 3 && memcmp(req.method, "GET", 3) == 0 && req.target == NULL && req.target_len == 0);
+    memset(&req, 0xa5, sizeof(req));
+    CHECK(parse_req("GET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", &req, &why) == 400);
+    CHECK(req.target_len == 2 && memcmp(req.target, "/x", 2) == 0);
+    /* too many fields: 431, and why says so */
+    static char buf[8192];
+    char *p = buf + sprintf(buf, "GET / HTTP/1.1\r\nHost: h\r\n");
+    for (int i = 0; i != GW_H1_MAX_HEADERS; ++i)
+        p += sprintf(p, "X-%d: v\r\n", i);
+    strcpy(p, "\r\n");
+    CHECK(parse_req(buf, &req, &why) == 431);
+    CHECK_STR(why, "too many header fields");
+}
+
+/* Response heads: what each refusal says, and the framing decided from scratch each time. */
+static void test_response_refusals_and_framing(void)
+{
+    static const struct {
+        const char *text;
+        const char *why;
+    } refused[] = {
+        {"HTTP/1x1 200 OK\r\n\r\n", "invalid status line"},
+        {"HTTP/1.1 200 O\x01K\r\n\r\n", "control character in the reason phrase"},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", "invalid Content-Length"},
+        {"HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n", "line not ended by CRLF"},
+        {"HTTP/1.1 200 OK\r\n\r\nX", "bytes after the end of the head"},
+    };
+    for (size_t i = 0; i != sizeof(refused) / sizeof(refused[0]); ++i) {
+        char buf[200];
+        size_t len = strlen(refused[i].text);
+        memcpy(buf, refused[i].text, len);
+        gw_h1_response_t res;
+        const char *why = NULL;
+        CHECK(gw_h1_parse_response(buf, len, &res, &why) == -1);
+        CHECK_STR(why, refused[i].why);
+    }
+    gw_h1_response_t res;
+    int reusable = 0;
+    CHECK(parse_res("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", &res) == 0);
+    CHECK(gw_h1_response_framing(&res, 0, &reusable) == GW_H1_BODY_LENGTH && reusable == 1);
+    /* a coding other than chunked last, with a Content-Length: the body ends at close, never by
+     * the length (the next hop may decode it otherwise) */
+    CHECK(parse_res("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 2\r\n\r\n", &res) == 0);
+    reusable = 1;
+    CHECK(gw_h1_response_framing(&res, 0, &reusable) == GW_H1_BODY_UNTIL_CLOSE && reusable == 0);
+}
+
+/* Each chunk's size may have 15 digits: the count starts again at every chunk. */
+static void test_chunk_size_digits_count_per_chunk(void)
+{
+    ssize_t rest;
+    CHECK_STR(dechunk("00000000000000A\r\n0123456789\r\n00000000000000B\r\n0123456789a\r\n0\r\n\r\n", 6, &rest),
+              "01234567890123456789a");
+    CHECK(rest == 0);
+}
+
 int main(void)
 {
     test_a_simple_request();
@@ -672,5 +814,10 @@ int main(void)
     test_field_names_and_values();
     test_connection_tokens();
     test_find_head_end_edges();
+    test_names_that_only_resemble_framing_fields();
+    test_request_edges();
+    test_a_refused_head_names_only_what_it_read();
+    test_response_refusals_and_framing();
+    test_chunk_size_digits_count_per_chunk();
     return CHECK_SUMMARY();
 }
