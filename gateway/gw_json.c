@@ -12,7 +12,6 @@ typedef struct {
     size_t nparts;
     const char *found; /* the value of the field, where it is in the body */
     size_t found_len;
-    int found_string;
 } parser_t;
 
 static int value(parser_t *j, int depth, size_t chain);
@@ -85,7 +84,7 @@ static int string(parser_t *j, const char **start, size_t *len)
         }
         ++j->p;
     }
-    return -1;
+    return -1; /* no closing quote */
 }
 
 static int digits(parser_t *j)
@@ -229,7 +228,6 @@ static int value(parser_t *j, int depth, size_t chain)
         if (is_target) {
             j->found = s;
             j->found_len = len;
-            j->found_string = 1;
         }
         return 0;
     }
@@ -251,7 +249,6 @@ static int value(parser_t *j, int depth, size_t chain)
     if (is_target) {
         j->found = start;
         j->found_len = (size_t)(j->p - start);
-        j->found_string = 0;
     }
     return 0;
 }
@@ -334,9 +331,6 @@ ssize_t gw_json_field(const char *body, size_t len, const char *dotted, char *ds
     skip_ws(&j);
     if (j.p != j.end || j.found == NULL)
         return -1;
-    if (!j.found_string) {
-        memcpy(dst, j.found, j.found_len);
-        return (ssize_t)j.found_len;
-    }
+    /* a number's text has no backslash: unescaping copies it as it is */
     return (ssize_t)unescape(j.found, j.found_len, dst);
 }

@@ -338,6 +338,26 @@ static void test_invalid_documents_have_no_fields(void)
     CHECK_STR(field_n("{\"a\":\"x\"}\0", 9, "a"), "x");
 }
 
+/* A part that is malformed where the enclosing object or array could go on (a ',' or a '}')
+ * makes the whole document invalid: a reader that gave up on the part and resumed the enclosing
+ * object there would find the field that follows in a document the application refuses. */
+static void test_a_malformed_part_is_not_skipped(void)
+{
+    static const char *bad[] = {
+        "{:1,\"a\":\"v\"}",           /* a key that is no string */
+        "{\"x\":{\"b\",\"a\":\"v\"}", /* a key with no colon, then one brace short */
+        "{\"x\":[,\"a\":\"v\"}",      /* an array's missing value, then no ']' */
+        "{\"a\":\"v\",\"x\":[1}",     /* an array closed by '}' */
+        "{\"x\":tru,\"a\":\"v\"}",    /* a literal cut short */
+        "{\"x\":Nan,\"a\":\"v\"}",
+    };
+    for (size_t i = 0; i != sizeof(bad) / sizeof(bad[0]); ++i) {
+        if (field(bad[i], "a") != NULL)
+            fprintf(stderr, "accepted: %s\n", bad[i]);
+        CHECK(got_len == -1);
+    }
+}
+
 static void test_whitespace(void)
 {
     CHECK_STR(field(" \t\r\n{ \"a\" : \"x\" } \n\r\t ", "a"), "x");
@@ -461,6 +481,7 @@ int main(void)
     test_bad_numbers_make_the_document_invalid();
     test_other_values_give_nothing();
     test_invalid_documents_have_no_fields();
+    test_a_malformed_part_is_not_skipped();
     test_whitespace();
     test_nesting_depth();
     test_64k_values();
