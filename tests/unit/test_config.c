@@ -1458,6 +1458,10 @@ static void test_request_headers(void)
     check_one_error(R("request_headers: {set: {X-A: \"a\\rb\"}}"),
                     "t.yaml:3:64: request_headers.set: the value of \"x-a\" holds a CR or LF (a header value is one line)");
     check_one_error(R("request_headers: {set: {X-A: \"a\\0b\"}}"), "t.yaml:3:64: header value: the value holds a NUL character");
+    /* the value is not read on past a NUL: "\r" before it would be a second error */
+    check_one_error(R("request_headers: {set: {X-A: \"\\r\\0\"}}"), "t.yaml:3:64: header value: the value holds a NUL character");
+    /* a header template that is not a scalar is an error of its own, and nothing is read from it */
+    check_one_error(R("request_headers: {set: {X-A: [a]}}"), "t.yaml:3:64: header value: expected a scalar, got a list");
     setenv("SLUICE_TEST_CRLF", "a\r\nX-Evil: 1", 1);
     check_one_error(R("request_headers: {set: {X-A: \"${SLUICE_TEST_CRLF}\"}}"),
                     "t.yaml:3:64: request_headers.set: the value of \"x-a\" holds a CR or LF (a header value is one line)");
