@@ -433,6 +433,8 @@ int main(int argc, char **argv)
             wait_ns = next_arrival > now ? next_arrival - now : 0;
         struct timespec wait = {.tv_sec = (time_t)(wait_ns / 1000000000u), .tv_nsec = (long)(wait_ns % 1000000000u)};
         int n = epoll_pwait2(epfd, events, 256, &wait, NULL);
+        if (n < 0 && errno == ENOSYS) /* a kernel before 5.11: to the millisecond, rounded up */
+            n = epoll_wait(epfd, events, 256, (int)((wait_ns + 999999u) / 1000000u));
         for (int i = 0; i < n; i++) {
             conn_t *c = events[i].data.ptr;
             if (c->fd < 0)
